@@ -1,0 +1,19 @@
+"""Shipped scenarios: the TOML files in this folder, installed with the package.
+
+Each file opens with a comment saying what it studies and what outcome to expect;
+``recdrift list`` prints the ``description`` field of each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def scenario_dir() -> Path:
+    """The folder holding the shipped ``*.toml`` scenarios."""
+    return Path(__file__).resolve().parent
+
+
+def shipped_scenarios() -> list[Path]:
+    """Paths of every shipped scenario, sorted by name."""
+    return sorted(scenario_dir().glob("*.toml"))

@@ -1,0 +1,166 @@
+"""The ``recdrift`` command line: run, validate and list scenarios.
+
+Exit codes: 0 success, 2 bad input (a malformed scenario, an unknown recommender,
+a bad option), 1 anything else. Errors are one line; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from sim.scenario import ScenarioError, load_scenario
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """A user error that is not a scenario file problem (bad option, unknown name)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recdrift", description="How does my recommender behave when the people it serves change?")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run recommenders on a scenario's worlds")
+    r.add_argument("scenario", help="a scenario file, or the name of a shipped scenario")
+    r.add_argument("--recommenders", default="random,popularity,oracle", help="comma-separated names (default: %(default)s)")
+    r.add_argument("--seeds", type=int, default=3, help="number of seeds (default: %(default)s)")
+    r.add_argument("--first-seed", type=int, default=0, help="first seed (default: %(default)s)")
+    r.add_argument("--iterations", type=int, default=None, help="override the scenario's iterations")
+    r.add_argument("--out", default=None, help="output folder (default: runs/<scenario>)")
+    r.add_argument("--quiet", action="store_true", help="no progress display")
+
+    v = sub.add_parser("validate", help="check a scenario file without running it")
+    v.add_argument("scenario", nargs="+")
+
+    sub.add_parser("list", help="shipped scenarios and available recommenders")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    try:
+        return {"run": _run, "validate": _validate, "list": _list}[args.command](args)
+    except (ScenarioError, BadInput) as exc:
+        if args.debug:
+            raise
+        print(f"recdrift: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("recdrift: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last line of defence, one line unless --debug
+        if args.debug:
+            raise
+        print(f"recdrift: error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
+    from recommender.registry import available
+    from sim.runner import run, seed_list, write_run
+
+    scenario = load_scenario(args.scenario)
+    if args.iterations is not None:
+        if args.iterations < 1:
+            raise BadInput(f"--iterations must be >= 1, got {args.iterations}")
+        try:
+            scenario = scenario.replace(iterations=args.iterations)
+        except Exception as exc:  # re-validated: e.g. an onset now past the horizon
+            raise BadInput(f"--iterations {args.iterations}: {exc}") from None
+    if args.seeds < 1 or args.first_seed < 0:
+        raise BadInput("--seeds must be >= 1 and --first-seed >= 0")
+    names = [n.strip() for n in args.recommenders.split(",") if n.strip()]
+    unknown = [n for n in names if n not in available()]
+    if not names or unknown:
+        raise BadInput(f"unknown recommender(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(available())}")
+    out = Path(args.out or f"runs/{scenario.name}")
+    seeds = seed_list(args.seeds, args.first_seed)
+    hook, close = _progress(scenario, seeds, names, quiet=args.quiet)
+    try:
+        result = run(scenario, seeds, names, progress=hook)
+    finally:
+        close()
+    write_run(result, out, command="recdrift " + shlex.join(sys.argv[1:] if sys.argv[0].endswith("recdrift") else []))
+    _print_summary(result)
+    print(f"wrote {out / 'metrics.parquet'} and {out / 'manifest.json'} ({result.seconds:.1f} s)")
+    return EXIT_OK
+
+
+def _progress(scenario, seeds, names, quiet: bool):
+    """A rich progress bar: iteration, seconds per iteration, ETA, current EUR."""
+    if quiet:
+        return None, lambda: None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} it"),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("eur {task.fields[eur]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+    total = scenario.iterations * len(seeds) * len(names)
+    task = progress.add_task(scenario.name, total=total, rate="", eur="")
+    progress.start()
+    last = [time.perf_counter()]
+
+    def hook(name, seed, t, seconds, world):
+        eur = world.metrics.latest("eur")
+        progress.update(task, advance=1, description=f"{scenario.name} {name} seed {seed}",
+                        rate=f"{seconds:.3f} s/it", eur=f"{eur:.3f}")
+        last[0] = time.perf_counter()
+
+    return hook, progress.stop
+
+
+def _print_summary(result) -> None:
+    m = result.metrics
+    last = m["iteration"].max()
+    tail = m[(m["iteration"] > last - max(1, (last + 1) // 5))]
+    table = tail.pivot_table(index="recommender", columns="metric", values="value", aggfunc="mean")
+    cols = [c for c in ("eur", "mtu", "ctr_item", "coverage", "coverage_cum") if c in table.columns]
+    print(f"mean over the last {last + 1 - (last - max(1, (last + 1) // 5) + 1)} iterations, all seeds:")
+    print(table[cols].round(4).to_string())
+
+
+def _validate(args: argparse.Namespace) -> int:
+    for path in args.scenario:
+        sc = load_scenario(path)
+        print(f"{path}: ok ({sc.name} v{sc.version}: {sc.world.users.n} users, {sc.world.items.n} items, "
+              f"{sc.iterations} iterations, drift: {', '.join(d.type for d in sc.drift) or 'none'})")
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    from recommender.registry import available
+    from scenarios import shipped_scenarios
+
+    print("scenarios:")
+    for path in shipped_scenarios():
+        try:
+            sc = load_scenario(path)
+            print(f"  {sc.name:<22} {sc.description}")
+        except ScenarioError as exc:
+            print(f"  {path.stem:<22} (invalid: {exc})")
+    print("recommenders:")
+    for name, desc in available().items():
+        print(f"  {name:<22} {desc}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""Running scenarios: every recommender on the same worlds, for each seed.
+
+The end of the simulation half of the data flow (… → interactions → metrics →
+**RunResult** → ``metrics.parquet`` + ``manifest.json``). :func:`simulate` runs one
+(recommender, seed); :func:`run` runs the grid and :func:`write_run` stores it.
+Reports read only the files, never the objects.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from recommender.registry import make_recommender
+from sim.io import write_json, write_parquet
+from sim.random import STREAMS, RunSeeds
+from sim.scenario import Scenario
+from sim.world import World
+
+METRIC_COLUMNS = ["scenario", "recommender", "seed", "iteration", "metric", "value", "n_defined"]
+FORMAT_VERSION = 1
+
+#: (recommender, seed, iteration, seconds for that iteration, world) after every step
+ProgressHook = Callable[[str, int, int, float, World], None]
+
+
+@dataclass
+class RunResult:
+    """Everything one ``run`` produced, as tidy tables."""
+
+    scenario: Scenario
+    seeds: list[int]
+    recommenders: list[str]
+    metrics: pd.DataFrame
+    events: pd.DataFrame
+    world: pd.DataFrame
+    started: str = ""
+    finished: str = ""
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def simulate(
+    scenario: Scenario,
+    seed: int,
+    recommender: str,
+    *,
+    iterations: int | None = None,
+    progress: ProgressHook | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Run one recommender on the world of one seed.
+
+    Returns ``(metrics, drift events, world scalars)`` as DataFrames.
+    """
+    seeds = RunSeeds.from_seed(seed)
+    _seed_frameworks(seeds)
+    rec = make_recommender(recommender, scenario, seeds)
+    world = World(scenario, seed, rec, name=recommender)
+    n = scenario.iterations if iterations is None else iterations
+    for t in range(n):
+        start = time.perf_counter()
+        world.step()
+        if progress is not None:
+            progress(recommender, seed, t, time.perf_counter() - start, world)
+    metrics = world.metrics.frame()
+    metrics.insert(0, "seed", seed)
+    metrics.insert(0, "recommender", recommender)
+    metrics.insert(0, "scenario", scenario.name)
+    events = events_frame(world, scenario.name, seed)
+    wvars = world.datacollector.get_model_vars_dataframe().reset_index(names="iteration")
+    wvars.insert(0, "seed", seed)
+    wvars.insert(0, "recommender", recommender)
+    return metrics, events, wvars
+
+
+def events_frame(world: World, scenario: str, seed: int) -> pd.DataFrame:
+    """Drift events of a world: one row per (event, affected user)."""
+    rows = [
+        pd.DataFrame(
+            {
+                "scenario": scenario,
+                "seed": seed,
+                "event_id": e.event_id,
+                "kind": e.kind,
+                "onset": e.onset,
+                "end": e.end,
+                "process": e.process,
+                "user": e.users,
+            }
+        )
+        for e in world.drift.events
+    ]
+    cols = ["scenario", "seed", "event_id", "kind", "onset", "end", "process", "user"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+
+
+def run(
+    scenario: Scenario,
+    seeds: Sequence[int],
+    recommenders: Sequence[str],
+    *,
+    progress: ProgressHook | None = None,
+) -> RunResult:
+    """Every recommender × seed on the scenario. Worlds of one seed are shared (CRN)."""
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    metrics, events, world = [], [], []
+    for seed in seeds:
+        for name in recommenders:
+            m, e, w = simulate(scenario, seed, name, progress=progress)
+            metrics.append(m)
+            world.append(w)
+            if name == recommenders[0]:
+                events.append(e)  # exogenous events are the same for every recommender
+    metrics_df = pd.concat(metrics, ignore_index=True)[METRIC_COLUMNS]
+    return RunResult(
+        scenario=scenario,
+        seeds=list(seeds),
+        recommenders=list(recommenders),
+        metrics=metrics_df,
+        events=pd.concat(events, ignore_index=True),
+        world=pd.concat(world, ignore_index=True),
+        started=started.isoformat(),
+        finished=datetime.now(timezone.utc).isoformat(),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def write_run(result: RunResult, out: str | Path, *, command: str | None = None) -> Path:
+    """Write ``metrics.parquet``, ``drift_events.parquet``, ``world.parquet`` and ``manifest.json``."""
+    out = Path(out)
+    write_parquet(result.metrics, out / "metrics.parquet")
+    write_parquet(result.events, out / "drift_events.parquet")
+    write_parquet(result.world, out / "world.parquet")
+    write_json(manifest(result, command), out / "manifest.json")
+    return out
+
+
+def manifest(result: RunResult, command: str | None = None) -> dict:
+    sc = result.scenario
+    return {
+        "format_version": FORMAT_VERSION,
+        "scenario": sc.to_dict(),
+        "scenario_hash": sc.digest(),
+        "seeds": result.seeds,
+        "seed_entropy": {str(s): RunSeeds.from_seed(s).sequence("population").entropy for s in result.seeds},
+        "streams": list(STREAMS),
+        "recommenders": result.recommenders,
+        "started": result.started,
+        "finished": result.finished,
+        "seconds": round(result.seconds, 3),
+        "command": command if command is not None else " ".join(sys.argv),
+        "versions": _versions(),
+        "files": {
+            "metrics": "metrics.parquet",
+            "drift_events": "drift_events.parquet",
+            "world": "world.parquet",
+        },
+        **result.extra,
+    }
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("recdrift", "numpy", "pandas", "mesa", "scikit-learn", "scipy", "pyarrow", "tensorflow-cpu", "tensorflow"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _seed_frameworks(seeds: RunSeeds) -> None:
+    """Seed TensorFlow/Keras once per simulation, if a recommender has loaded it."""
+    if "keras" in sys.modules:
+        import keras
+
+        keras.utils.set_random_seed(seeds.int_seed("recommender", salt=1023))
+
+
+def seed_list(n: int, first: int = 0) -> list[int]:
+    return list(range(first, first + n))
+
+
+__all__ = ["RunResult", "simulate", "run", "write_run", "manifest", "seed_list"]

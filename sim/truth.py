@@ -1,0 +1,71 @@
+"""Ground truth: true affinity and utility of items for users, and the oracle slate.
+
+Read by the metrics (step 3 of an iteration) and by the oracle recommender, never
+by learned recommenders. Affinity a_ui = (θ_u − s_u)·φ_i + q_i ranks items; utility
+μ_ui = σ((a_ui − u0)/T) — the probability that the user clicks ``i`` when it is
+shown alone at the top — is the gain of every utility metric (≥ 0, as the spec
+requires). Computed in chunks of users so memory stays chunk × items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.topk import chunks, top_k
+
+
+def position_weights(k: int, bias: float) -> np.ndarray:
+    """w_j = (1/log2(j+1))^bias, j = 1..k: the examination probability of position j."""
+    return (1.0 / np.log2(np.arange(2, k + 2))) ** bias
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+@dataclass
+class TrueState:
+    """A snapshot of what is true at one iteration (views onto the world's arrays)."""
+
+    user_vectors: np.ndarray  # (n_users, d) effective interests θ − s
+    item_vectors: np.ndarray  # (n_items, d)
+    item_quality: np.ndarray  # (n_items,)
+    temperature: float
+    no_click_utility: float
+    chunk_size: int = 1024
+
+    def affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """a for matching shapes: ``items`` is (m, k) for ``users`` (m,)."""
+        u = self.user_vectors[users]
+        v = self.item_vectors[items]
+        return np.einsum("md,mkd->mk", u, v) + self.item_quality[items]
+
+    def utility_from_affinity(self, a: np.ndarray) -> np.ndarray:
+        return sigmoid((a - self.no_click_utility) / self.temperature)
+
+    def utility(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """μ for each (user, slate position); ``items`` (m, k), −1 entries give 0."""
+        blank = items < 0
+        mu = self.utility_from_affinity(self.affinity(users, np.where(blank, 0, items)))
+        return np.where(blank, 0.0, mu)
+
+    def oracle(self, users: np.ndarray, k: int, exclude) -> tuple[np.ndarray, np.ndarray]:
+        """The oracle slate O_u (top-k eligible items by true utility) and its μ values.
+
+        ``exclude`` is an :class:`~recommender.base.Exclusions` aligned with ``users``.
+        Returns ``(items (m, k) int64, mu (m, k) float64)``.
+        """
+        m = len(users)
+        items = np.empty((m, k), np.int64)
+        n = self.item_vectors.shape[0]
+        bias = self.item_quality.astype(np.float32) + exclude.item_penalty(n)
+        buf = np.empty((min(self.chunk_size, max(m, 1)), n), np.float32)
+        for sl in chunks(m, self.chunk_size):
+            scores = buf[: sl.stop - sl.start]
+            np.matmul(self.user_vectors[users[sl]], self.item_vectors.T, out=scores)
+            scores += bias
+            exclude.mask_rows(scores, sl)
+            items[sl] = top_k(scores, k)
+        return items, self.utility(users, items)

@@ -1,0 +1,279 @@
+"""The world: a Mesa model that runs one recommender against one simulated population.
+
+The middle of the data flow (scenario → **world** → recommender → interactions →
+metrics). The world owns the population and the catalogue as arrays, the drift
+schedule, the choice model and the log; each :meth:`World.step` is one iteration,
+told in the order the spec prescribes:
+
+0. arrivals (new items, new users)
+1. drift advances true interests
+2. the recommender serves slates to active users (it has seen earlier iterations only)
+3. slate metrics against the current true interests
+4. users choose; the log grows; click metrics; feedback-driven drift; churn
+5. the recommender learns, on the scenario's schedule
+
+Everything random comes from keyed streams of the run's seed, so worlds of one seed
+are identical for every recommender until the recommenders' slates differ.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import mesa
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.base import Exclusions, Recommender, validate_slates
+from sim.catalog import Catalog, category_centres
+from sim.choice import ChoiceModel
+from sim.drift import DriftSchedule
+from sim.log import InteractionLog, Interactions, LogBlock
+from sim.metrics import MetricRecorder
+from sim.metrics.accuracy import click_metrics
+from sim.metrics.diversity import CumulativeCoverage, coverage
+from sim.metrics.utility import utility_metrics
+from sim.population import Population, UserAgent
+from sim.random import RunSeeds
+from sim.scenario import Scenario
+from sim.truth import TrueState, position_weights
+
+#: Above this many users, agents are not created unless asked for (they are views only).
+AGENT_LIMIT = 200_000
+
+
+class World(mesa.Model):
+    """One seed's simulated world, served by one recommender.
+
+    Parameters
+    ----------
+    scenario: the validated scenario.
+    seed: the run's root seed (all streams derive from it).
+    recommender: any object satisfying :class:`recommender.base.Recommender`.
+    name: the recommender's name, for messages and metric rows.
+    agents: create one Mesa agent per user (default: when users <= ``AGENT_LIMIT``).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        recommender: Recommender,
+        name: str = "recommender",
+        *,
+        agents: bool | None = None,
+    ):
+        seeds = RunSeeds.from_seed(seed)
+        super().__init__(rng=seeds.int_seed("population"))
+        self.scenario, self.seed, self.seeds = scenario, seed, seeds
+        self.recommender, self.name = recommender, name
+        self.iteration = 0
+        w = scenario.world
+        centres = category_centres(w.items.n_categories, w.dim, seeds.keyed("catalog"))
+        self.catalog = Catalog(w.items, w.dim, scenario.iterations, centres, seeds.keyed("catalog"))
+        self.population = Population(w.users, w.dim, scenario.iterations, centres, seeds.keyed("population"))
+        self.drift = DriftSchedule(scenario.drift, seeds.keyed("drift"), centres)
+        self.choice = ChoiceModel(scenario.choice, scenario.k, seeds.keyed("choice"))
+        self._activity = seeds.keyed("activity")
+        self.weights = position_weights(scenario.k, scenario.choice.position_bias)
+        sched = scenario.schedule
+        keep = sched.retrain_every if sched.mode == "warm" else sched.window
+        self.log = InteractionLog(keep=keep)
+        shape = (self.population.capacity, self.catalog.capacity)
+        self.consumed = sp.csr_matrix(shape, dtype=np.int8)
+        self.metrics = MetricRecorder()
+        self._coverage_cum = CumulativeCoverage()
+        self._oracle_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._last_update = 0
+        self.model_versions = 0
+        self.make_agents = self.population.capacity <= AGENT_LIMIT if agents is None else agents
+        self.users: dict[int, UserAgent] = {}
+        self._add_agents(np.arange(self.population.n))
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "present_users": lambda m: int(m.population.present(m.iteration).sum()),
+                "available_items": lambda m: int(m.catalog.available(m.iteration).sum()),
+                "clicks": lambda m: m.log.n_clicks,
+            }
+        )
+        if hasattr(recommender, "attach_world"):
+            recommender.attach_world(self)
+        self._learn(lambda: recommender.fit(Interactions.empty(), self.catalog.info(0)), full=True)
+
+    # ------------------------------------------------------------------ the story
+    def step(self) -> None:
+        """One iteration, in the spec's evaluation order."""
+        t = self.iteration
+        pop, cat = self.population, self.catalog
+
+        # 0. arrivals
+        if t > 0:
+            cat.arrive(t)
+            self._add_agents(pop.arrive(t))
+
+        # 1. drift advances true interests
+        present = np.flatnonzero(pop.present(t))
+        self.drift.advance(pop, t, present)
+
+        # 2. the recommender serves slates to active users
+        active = self.active_users(present, t)
+        exclude = self.exclusions(active, t)
+        raw = self.recommender.recommend(active, self.scenario.k, exclude=exclude)
+        slates = validate_slates(self.name, raw, active, self.scenario.k, exclude)
+
+        # 3. slate metrics against the current true interests
+        truth = self.truth()
+        affinity = truth.affinity(active, slates)
+        mu = truth.utility_from_affinity(affinity)
+        _, mu_star = self.oracle(active, exclude)
+        available = ~exclude.unavailable
+        rec = self.metrics
+        rec.update(t, utility_metrics(mu, mu_star, self.weights))
+        rec.add(t, "coverage", *coverage(slates, available))
+        rec.add(t, "coverage_cum", *self._coverage_cum.update(slates, available))
+        rec.add(t, "active_users", len(active), len(active))
+
+        # 4. users choose; the log grows; click metrics; feedback drift; churn
+        choices = self.choice.choose(active, t, affinity, mu)
+        self.log.append(LogBlock(t, active, slates.astype(np.int32), choices.position, choices.rating))
+        rec.update(t, click_metrics(slates, choices.position))
+        clicked = np.flatnonzero(choices.position >= 0)
+        users, items = active[clicked], slates[clicked, choices.position[clicked]]
+        self._consume(users, items)
+        self.drift.after_clicks(pop, users, cat.vectors[items], t)
+        self._browse(active, t, truth, ~exclude.unavailable)
+        left = pop.update_churn(active, mu.mean(axis=1), t)
+        if pop.spec.churn.enabled:
+            rec.add(t, "churned", len(left), len(active))
+
+        # 5. the recommender learns on the scenario's schedule
+        self._maybe_learn(t)
+        self.datacollector.collect(self)
+        self.iteration += 1
+
+    # ------------------------------------------------------------------ helpers
+    def _browse(self, active: np.ndarray, t: int, truth: TrueState, available: np.ndarray) -> None:
+        """Organic consumption: some users browse a few random items and may click one.
+
+        Users do not only find items through the recommender; these clicks enter the
+        log (marked organic) and the consumption dynamics, never the slate metrics.
+        """
+        spec = self.scenario.world.users
+        if spec.organic_rate <= 0 or active.size == 0:
+            return
+        browsing = active[self._activity.uniform(active, tick=t, salt=11)[:, 0] < spec.organic_rate]
+        pool = np.flatnonzero(available)
+        if browsing.size == 0 or pool.size == 0:
+            return
+        size = min(spec.browse_size, pool.size)
+        u = self._activity.uniform(browsing, tick=t, n=size, salt=12)
+        seen = pool[np.minimum((u * pool.size).astype(np.int64), pool.size - 1)]
+        affinity = truth.affinity(browsing, seen)
+        choices = self.choice.choose(browsing, t, affinity, truth.utility_from_affinity(affinity), browse=True)
+        self.log.append(LogBlock(t, browsing, seen.astype(np.int32), choices.position, choices.rating, organic=True))
+        hit = np.flatnonzero(choices.position >= 0)
+        users, items = browsing[hit], seen[hit, choices.position[hit]]
+        self._consume(users, items)
+        self.drift.after_clicks(self.population, users, self.catalog.vectors[items], t)
+
+    def active_users(self, present: np.ndarray, t: int) -> np.ndarray:
+        """Present users who come to the service at ``t`` (keyed draw per user)."""
+        frac = self.scenario.world.users.active_fraction
+        if frac >= 1.0:
+            return present
+        return present[self._activity.uniform(present, tick=t)[:, 0] < frac]
+
+    def exclusions(self, users: np.ndarray, t: int) -> Exclusions:
+        """What ``users`` may not be shown at ``t``: unavailable items, and consumed ones."""
+        n = self.catalog.n
+        unavailable = ~self.catalog.available(t)
+        if self.scenario.world.allow_repeat:
+            return Exclusions(unavailable)
+        per_user = self.consumed[users][:, :n]
+        return Exclusions(unavailable, per_user.tocsr())
+
+    def truth(self) -> TrueState:
+        """The true state now (views): what the oracle and the metrics read."""
+        pop, cat, ch = self.population, self.catalog, self.scenario.choice
+        return TrueState(
+            user_vectors=pop.theta - pop.satiation if self._has_satiation else pop.theta,
+            item_vectors=cat.vectors[: cat.n],
+            item_quality=cat.quality[: cat.n],
+            temperature=ch.temperature,
+            no_click_utility=ch.no_click_utility,
+            chunk_size=self.scenario.world.chunk_size,
+        )
+
+    @property
+    def _has_satiation(self) -> bool:
+        return any(d.type == "satiation" for d in self.scenario.drift)
+
+    def oracle(self, users: np.ndarray, exclude: Exclusions) -> tuple[np.ndarray, np.ndarray]:
+        """Oracle slates and their utilities for ``users`` at this iteration (cached)."""
+        c = self._oracle_cache
+        if c is not None and c[0] == self.iteration and np.array_equal(c[1], users):
+            return c[2], c[3]
+        items, mu = self.truth().oracle(users, self.scenario.k, exclude)
+        self._oracle_cache = (self.iteration, users, items, mu)
+        return items, mu
+
+    def _consume(self, users: np.ndarray, items: np.ndarray) -> None:
+        if self.scenario.world.allow_repeat or users.size == 0:
+            return
+        new = sp.csr_matrix((np.ones(len(users), np.int8), (users, items)), shape=self.consumed.shape)
+        self.consumed = (self.consumed + new).tocsr()
+
+    def _maybe_learn(self, t: int) -> None:
+        sched = self.scenario.schedule
+        if (t + 1) % sched.retrain_every:
+            return
+        info = self.catalog.info(t + 1 if t + 1 < self.scenario.iterations else t)
+        if sched.mode == "full":
+            data = self.log.last(sched.window)
+            self._learn(lambda: self.recommender.fit(data, info), full=True)
+        else:
+            data = self.log.window(self._last_update)
+            self._learn(lambda: self.recommender.partial_fit(data, info), full=False)
+        self._last_update = t + 1
+        self.metrics.add(t, "train_seconds", self._train_seconds, 1)
+        self.metrics.add(t, "model_versions", self.model_versions, 1)
+
+    def _learn(self, call: Any, full: bool) -> None:
+        start = time.perf_counter()
+        call()
+        self._train_seconds = time.perf_counter() - start
+        self.model_versions += 1
+
+    def _add_agents(self, ids: np.ndarray) -> None:
+        if self.make_agents:
+            for i in ids:
+                self.users[int(i)] = UserAgent(self, int(i))
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict[str, np.ndarray]:
+        """The world's whole state as named arrays (exact save/restore; no pickle)."""
+        out: dict[str, np.ndarray] = {"iteration": np.asarray(self.iteration), "seed": np.asarray(self.seed)}
+        for prefix, part in (("pop", self.population), ("cat", self.catalog), ("drift", self.drift), ("log", self.log)):
+            out.update({f"{prefix}/{k}": v for k, v in part.state().items()})
+        c = self.consumed.tocoo()
+        out["consumed/rows"], out["consumed/cols"] = c.row.astype(np.int64), c.col.astype(np.int64)
+        out["coverage/seen"] = self._coverage_cum.seen
+        out["coverage/ever"] = self._coverage_cum.ever_available
+        out["last_update"] = np.asarray(self._last_update)
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state` saved (into a world built from the same scenario and seed)."""
+        if int(state["seed"]) != self.seed:
+            raise ValueError(f"state is for seed {int(state['seed'])}, this world has seed {self.seed}")
+        self.iteration = int(state["iteration"])
+        for prefix, part in (("pop", self.population), ("cat", self.catalog), ("drift", self.drift), ("log", self.log)):
+            p = prefix + "/"
+            part.load_state({k[len(p) :]: v for k, v in state.items() if k.startswith(p)})
+        rows, cols = state["consumed/rows"], state["consumed/cols"]
+        self.consumed = sp.csr_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=self.consumed.shape)
+        self._coverage_cum.seen = state["coverage/seen"].copy()
+        self._coverage_cum.ever_available = state["coverage/ever"].copy()
+        self._last_update = int(state["last_update"])
+        self._add_agents(np.array([i for i in range(self.population.n) if i not in self.users], np.int64))
