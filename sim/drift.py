@@ -72,11 +72,17 @@ class DriftProcess:
         return ids[self.stream.uniform(ids, tick=0, salt=7)[:, 0] < fraction]
 
     def _target_centres(self, ids: np.ndarray, t: int, common: bool) -> np.ndarray:
-        """A category centre per user: one shared (common) or each user's own draw."""
+        """A category centre per user: one shared (common) or each user's own draw.
+
+        A shared target is drawn from the less popular half of the categories
+        (audiences are Zipf-ordered, category 0 the largest): a niche that goes
+        mainstream, which is what makes a common shift a real change of taste.
+        """
         k = len(self.centres)
         if common:
             u = self.stream.uniform(np.array([0]), tick=t, salt=8)[0, 0]
-            return np.broadcast_to(self.centres[min(int(u * k), k - 1)], (len(ids), self.centres.shape[1]))
+            niche = k // 2 + min(int(u * (k - k // 2)), k - k // 2 - 1)
+            return np.broadcast_to(self.centres[niche], (len(ids), self.centres.shape[1]))
         u = self.stream.uniform(ids, tick=t, salt=8)[:, 0]
         return self.centres[np.minimum((u * k).astype(np.int64), k - 1)]
 

@@ -42,6 +42,7 @@ class RunResult:
     metrics: pd.DataFrame
     events: pd.DataFrame
     world: pd.DataFrame
+    timings: pd.DataFrame
     started: str = ""
     finished: str = ""
     seconds: float = 0.0
@@ -55,10 +56,11 @@ def simulate(
     *,
     iterations: int | None = None,
     progress: ProgressHook | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Run one recommender on the world of one seed.
 
-    Returns ``(metrics, drift events, world scalars)`` as DataFrames.
+    Returns ``(metrics, drift events, world scalars, timings)`` as DataFrames;
+    everything but the timings is a pure function of (scenario, seed, recommender).
     """
     seeds = RunSeeds.from_seed(seed)
     _seed_frameworks(seeds)
@@ -68,17 +70,20 @@ def simulate(
     for t in range(n):
         start = time.perf_counter()
         world.step()
+        seconds = time.perf_counter() - start
+        world.timings.add(t, "step_seconds", seconds, 1)
         if progress is not None:
-            progress(recommender, seed, t, time.perf_counter() - start, world)
-    metrics = world.metrics.frame()
-    metrics.insert(0, "seed", seed)
-    metrics.insert(0, "recommender", recommender)
-    metrics.insert(0, "scenario", scenario.name)
+            progress(recommender, seed, t, seconds, world)
+    metrics, timings = world.metrics.frame(), world.timings.frame()
+    for frame in (metrics, timings):
+        frame.insert(0, "seed", seed)
+        frame.insert(0, "recommender", recommender)
+        frame.insert(0, "scenario", scenario.name)
     events = events_frame(world, scenario.name, seed)
     wvars = world.datacollector.get_model_vars_dataframe().reset_index(names="iteration")
     wvars.insert(0, "seed", seed)
     wvars.insert(0, "recommender", recommender)
-    return metrics, events, wvars
+    return metrics, events, wvars, timings
 
 
 def events_frame(world: World, scenario: str, seed: int) -> pd.DataFrame:
@@ -112,12 +117,13 @@ def run(
     """Every recommender × seed on the scenario. Worlds of one seed are shared (CRN)."""
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    metrics, events, world = [], [], []
+    metrics, events, world, timings = [], [], [], []
     for seed in seeds:
         for name in recommenders:
-            m, e, w = simulate(scenario, seed, name, progress=progress)
+            m, e, w, tm = simulate(scenario, seed, name, progress=progress)
             metrics.append(m)
             world.append(w)
+            timings.append(tm)
             if name == recommenders[0]:
                 events.append(e)  # exogenous events are the same for every recommender
     metrics_df = pd.concat(metrics, ignore_index=True)[METRIC_COLUMNS]
@@ -128,6 +134,7 @@ def run(
         metrics=metrics_df,
         events=pd.concat(events, ignore_index=True),
         world=pd.concat(world, ignore_index=True),
+        timings=pd.concat(timings, ignore_index=True)[METRIC_COLUMNS],
         started=started.isoformat(),
         finished=datetime.now(timezone.utc).isoformat(),
         seconds=time.perf_counter() - t0,
@@ -135,11 +142,13 @@ def run(
 
 
 def write_run(result: RunResult, out: str | Path, *, command: str | None = None) -> Path:
-    """Write ``metrics.parquet``, ``drift_events.parquet``, ``world.parquet`` and ``manifest.json``."""
+    """Write ``metrics.parquet``, ``drift_events.parquet``, ``world.parquet``, ``timings.parquet``
+    and, last, ``manifest.json`` (its presence marks a complete run)."""
     out = Path(out)
     write_parquet(result.metrics, out / "metrics.parquet")
     write_parquet(result.events, out / "drift_events.parquet")
     write_parquet(result.world, out / "world.parquet")
+    write_parquet(result.timings, out / "timings.parquet")
     write_json(manifest(result, command), out / "manifest.json")
     return out
 
@@ -163,6 +172,7 @@ def manifest(result: RunResult, command: str | None = None) -> dict:
             "metrics": "metrics.parquet",
             "drift_events": "drift_events.parquet",
             "world": "world.parquet",
+            "timings": "timings.parquet",
         },
         **result.extra,
     }

@@ -50,7 +50,7 @@ class ItemsSpec(_Spec):
     n: Annotated[int, Field(ge=1, le=MAX_ITEMS)] = 1000
     n_categories: Annotated[int, Field(ge=1, le=10_000)] = 10
     category_spread: NonNeg = 0.6
-    quality_sd: NonNeg = 0.3
+    quality_sd: NonNeg = 0.2
     feature_dim: Annotated[int, Field(ge=0, le=MAX_DIM)] = 0
     feature_noise: NonNeg = 0.1
     arrivals_per_iteration: Annotated[int, Field(ge=0, le=MAX_ITEMS)] = 0
@@ -69,8 +69,8 @@ class UsersSpec(_Spec):
     """The population: interests clustered around item categories, activity, arrivals."""
 
     n: Annotated[int, Field(ge=1, le=MAX_USERS)] = 1000
-    concentration: NonNeg = 1.5
-    category_skew: Annotated[float, Field(ge=0.0, le=5.0)] = 1.0
+    concentration: NonNeg = 3.0
+    category_skew: Annotated[float, Field(ge=0.0, le=5.0)] = 1.5
     active_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     arrivals_per_iteration: Annotated[int, Field(ge=0, le=MAX_USERS)] = 0
     organic_rate: Fraction = 0.3
@@ -234,13 +234,24 @@ class Scenario(_Spec):
 
     # -- conveniences -------------------------------------------------------------
     def small(self, *, users: int = 200, items: int = 300, iterations: int | None = None) -> "Scenario":
-        """A shrunken copy for tests: same dynamics, fewer users and items."""
+        """A shrunken copy for tests: same dynamics, fewer users and items.
+
+        With fewer ``iterations``, drift onsets, windows and periods are scaled in
+        proportion, so the small variant tells the same story faster.
+        """
         data = self.model_dump()
         data["name"] = self.name + "-small"
         data["world"]["users"]["n"] = min(users, self.world.users.n)
         data["world"]["items"]["n"] = min(items, self.world.items.n)
         if iterations is not None:
+            ratio = iterations / self.iterations
             data["iterations"] = iterations
+            for d in data["drift"]:
+                for key in ("onset", "start", "end", "period"):
+                    if key in d:
+                        d[key] = max(2 if key == "period" else 1 if key != "start" else 0, round(d[key] * ratio))
+                if "end" in d and d["end"] <= d.get("start", 0):
+                    d["end"] = d["start"] + 1
         return Scenario.model_validate(data)
 
     def replace(self, **changes: Any) -> "Scenario":

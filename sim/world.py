@@ -83,6 +83,7 @@ class World(mesa.Model):
         shape = (self.population.capacity, self.catalog.capacity)
         self.consumed = sp.csr_matrix(shape, dtype=np.int8)
         self.metrics = MetricRecorder()
+        self.timings = MetricRecorder()  # wall-clock figures: kept apart so metrics stay deterministic
         self._coverage_cum = CumulativeCoverage()
         self._oracle_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._last_update = 0
@@ -236,7 +237,7 @@ class World(mesa.Model):
             data = self.log.window(self._last_update)
             self._learn(lambda: self.recommender.partial_fit(data, info), full=False)
         self._last_update = t + 1
-        self.metrics.add(t, "train_seconds", self._train_seconds, 1)
+        self.timings.add(t, "train_seconds", self._train_seconds, 1)
         self.metrics.add(t, "model_versions", self.model_versions, 1)
 
     def _learn(self, call: Any, full: bool) -> None:
@@ -261,6 +262,7 @@ class World(mesa.Model):
         out["coverage/seen"] = self._coverage_cum.seen
         out["coverage/ever"] = self._coverage_cum.ever_available
         out["last_update"] = np.asarray(self._last_update)
+        out["model_versions"] = np.asarray(self.model_versions)
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
@@ -276,4 +278,5 @@ class World(mesa.Model):
         self._coverage_cum.seen = state["coverage/seen"].copy()
         self._coverage_cum.ever_available = state["coverage/ever"].copy()
         self._last_update = int(state["last_update"])
+        self.model_versions = int(state["model_versions"])
         self._add_agents(np.array([i for i in range(self.population.n) if i not in self.users], np.int64))
