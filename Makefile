@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## demo: build .venv, run the quickstart scenario with every baseline, write results
+## demo: build .venv, run the quickstart scenario with the baselines, write results
 demo: $(STAMP)
 	$(BIN)/recdrift run scenarios/quickstart.toml --seeds 3 --out $(OUT)
 	@echo "results: $(OUT)/metrics.parquet  manifest: $(OUT)/manifest.json"

@@ -41,19 +41,20 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 def _grouped_candidates(scores: np.ndarray, k: int) -> np.ndarray:
     """Exact top-k candidates via group maxima.
 
-    Split each row into groups of ``s`` columns. Every top-k entry lies in a group
+    Split each row's columns into ``g`` groups. Every top-k entry lies in a group
     whose maximum is at least the k-th largest value, and at most k groups have
     that property, so the k groups with the largest maxima (plus the ragged tail)
-    contain the whole top-k. Then a small argpartition finishes the job.
+    contain the whole top-k; a small argpartition finishes the job. Groups are
+    strided (group j = columns j, j+g, j+2g, ...) so their maxima are elementwise
+    maxima of contiguous row slices, which numpy vectorises well.
     """
     rows, n = scores.shape
-    s = max(8, int(np.sqrt(n / k)))
+    s = max(8, int(np.sqrt(n / k)))  # columns per group
     g = n // s
     n0 = g * s
-    grouped = scores[:, :n0].reshape(rows, g, s)  # a view: each row is contiguous
-    gmax = grouped.max(axis=2)
+    gmax = scores[:, :n0].reshape(rows, s, g).max(axis=1)  # a view: no copy
     best_groups = np.argpartition(gmax, g - k, axis=1)[:, g - k :]  # (rows, k)
-    col = (best_groups[:, :, None] * s + np.arange(s)[None, None, :]).reshape(rows, k * s)
+    col = (best_groups[:, :, None] + g * np.arange(s)[None, None, :]).reshape(rows, k * s)
     if n0 < n:
         tail = np.broadcast_to(np.arange(n0, n), (rows, n - n0))
         col = np.concatenate([col, tail], axis=1)

@@ -1,0 +1,88 @@
+"""Seconds per iteration and peak memory of the world itself (popularity recommender).
+
+Prints one row per size: the whole step, and how much of it is the recommender,
+the oracle pass (true top-k for every active user, needed by eur/regret) and the
+rest of the world (drift, choice, browsing, log, bookkeeping). Each size runs in
+its own process so peak RSS is that size's own.
+
+    python benchmarks/world_step.py                 # 10k and 100k users
+    python benchmarks/world_step.py --users 10000 --iterations 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+SIZES = [10_000, 100_000]
+
+
+def measure(users: int, items: int, dim: int, k: int, iterations: int) -> dict:
+    from recommender.baselines import PopularityRecommender
+    from sim.scenario import Scenario
+    from sim.world import World
+
+    sc = Scenario.model_validate({
+        "name": "bench", "iterations": iterations + 2, "k": k,
+        "world": {"dim": dim, "users": {"n": users}, "items": {"n": items}, "chunk_size": 512},
+        "drift": [{"type": "gradual", "sigma": 0.02}],
+    })
+    t0 = time.perf_counter()
+    world = World(sc, 0, PopularityRecommender(10, 0), "popularity")
+    build = time.perf_counter() - t0
+    spent = {"recommend": 0.0, "oracle": 0.0}
+
+    def timed(key, fn):
+        def wrapper(*a, **kw):
+            s = time.perf_counter()
+            out = fn(*a, **kw)
+            spent[key] += time.perf_counter() - s
+            return out
+        return wrapper
+
+    world.recommender.recommend = timed("recommend", world.recommender.recommend)
+    world.oracle = timed("oracle", world.oracle)
+    world.step(); world.step()  # warm-up: first calls allocate
+    spent = {k: 0.0 for k in spent}
+    t0 = time.perf_counter()
+    for _ in range(iterations):
+        world.step()
+    total = (time.perf_counter() - t0) / iterations
+    rec, orc = spent["recommend"] / iterations, spent["oracle"] / iterations
+    return {
+        "users": users, "items": items, "dim": dim, "k": k,
+        "build_s": build, "step_s": total, "recommend_s": rec, "oracle_s": orc,
+        "world_s": total - rec - orc,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--users", type=int, action="append")
+    p.add_argument("--items", type=int, default=10_000)
+    p.add_argument("--dim", type=int, default=32)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--iterations", type=int, default=5)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.child:
+        print(json.dumps(measure(a.users[0], a.items, a.dim, a.k, a.iterations)))
+        return
+    rows = []
+    for users in a.users or SIZES:
+        cmd = [sys.executable, __file__, "--child", "--users", str(users), "--items", str(a.items),
+               "--dim", str(a.dim), "--k", str(a.k), "--iterations", str(a.iterations)]
+        rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]))
+    print(f"{'users':>8} {'items':>6} {'d':>3} {'k':>3} | {'s/iter':>7} {'world':>7} {'oracle':>7} {'recomm.':>7} | {'build s':>7} {'peak RSS':>9}")
+    for r in rows:
+        print(f"{r['users']:>8} {r['items']:>6} {r['dim']:>3} {r['k']:>3} | {r['step_s']:>7.3f} {r['world_s']:>7.3f} "
+              f"{r['oracle_s']:>7.3f} {r['recommend_s']:>7.3f} | {r['build_s']:>7.2f} {r['peak_rss_mib']:>7.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
