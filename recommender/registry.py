@@ -26,6 +26,52 @@ _FACTORIES: dict[str, tuple[Factory, str]] = {
 }
 
 
+
+def pipeline_config(scenario: Scenario, strategy: str | None = None):
+    """The full pipeline's configuration from the scenario's ``[recommenders.full]``."""
+    from recommender.encoder import EncoderConfig
+    from recommender.pipeline import PipelineConfig
+    from recommender.preprocessing import PreprocessConfig
+
+    f = scenario.recommenders.full
+    return PipelineConfig(
+        preprocess=PreprocessConfig(window=f.window, half_life=f.half_life, skipped_as_negative=f.skipped_as_negative),
+        encoder=EncoderConfig(dim=f.dim, hidden=tuple(f.hidden), dropout=f.dropout, epochs=f.epochs,
+                              warm_epochs=f.warm_epochs, batch_size=f.batch_size, learning_rate=f.learning_rate),
+        n_patterns=f.n_patterns, blend_history=f.blend_history, diversity_share=f.diversity_share,
+        strategy=strategy or f.strategy, retrain_every=f.retrain_every, drift_threshold=f.drift_threshold,
+        min_train_iterations=f.min_train_iterations,
+    )
+
+
+def _full(strategy: str | None):
+    def make(scenario: Scenario, rs: int):
+        from recommender.pipeline import FullPipeline
+
+        return FullPipeline(pipeline_config(scenario, strategy), random_state=rs)
+
+    return make
+
+
+def _cf(scenario: Scenario, rs: int):
+    from recommender.cf import PureSVD
+    from recommender.preprocessing import PreprocessConfig
+
+    c = scenario.recommenders.cf
+    return PureSVD(dim=c.dim, retrain_every=c.retrain_every,
+                   preprocess=PreprocessConfig(window=c.window, half_life=c.half_life), random_state=rs)
+
+
+_FACTORIES.update({
+    "full": (_full(None), "Keras autoencoder + KMeans patterns + cosine ranking, retrained per scenario"),
+    "full-never": (_full("never"), "the full pipeline trained once, then fold-in only"),
+    "full-periodic": (_full("periodic_full"), "the full pipeline retrained from scratch every R iterations"),
+    "full-warm": (_full("periodic_warm"), "the full pipeline fine-tuned every R iterations"),
+    "full-drift": (_full("drift_triggered"), "the full pipeline fine-tuned when drift is detected"),
+    "cf": (_cf, "PureSVD collaborative filtering on the decayed click matrix"),
+})
+
+
 def register(name: str, factory: Factory, description: str) -> None:
     """Make a recommender available by name to the runner and the CLI."""
     _FACTORIES[name] = (factory, description)

@@ -182,10 +182,47 @@ class PopularitySpec(_Spec):
     window: Annotated[int, Field(ge=0)] = 10
 
 
+class FullSpec(_Spec):
+    """The full pipeline (recommender/pipeline.py): every stage configurable."""
+
+    # stage 1: preprocessing
+    window: Annotated[int, Field(ge=0)] = 30
+    half_life: NonNeg = 10.0
+    skipped_as_negative: bool = False
+    # stage 2: encoder (denoising autoencoder)
+    dim: Annotated[int, Field(ge=2, le=MAX_DIM)] = 32
+    hidden: tuple[Annotated[int, Field(ge=1, le=8192)], ...] = (128,)
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    epochs: Annotated[int, Field(ge=1, le=1000)] = 15
+    warm_epochs: Annotated[int, Field(ge=1, le=1000)] = 3
+    batch_size: Annotated[int, Field(ge=1, le=65536)] = 256
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 3e-3
+    # stage 3: interest patterns
+    n_patterns: Annotated[int, Field(ge=0, le=1000)] = 8
+    blend_history: Annotated[int, Field(ge=0)] = 3
+    diversity_share: Fraction = 0.0
+    # stage 5: retraining
+    strategy: Literal["never", "periodic_full", "periodic_warm", "drift_triggered"] = "periodic_warm"
+    retrain_every: Annotated[int, Field(ge=1)] = 5
+    drift_threshold: Annotated[float, Field(gt=0.0)] = 0.15
+    min_train_iterations: Annotated[int, Field(ge=1)] = 3
+
+
+class CFSpec(_Spec):
+    """The PureSVD collaborative-filtering baseline (recommender/cf.py)."""
+
+    dim: Annotated[int, Field(ge=1, le=MAX_DIM)] = 32
+    window: Annotated[int, Field(ge=0)] = 30
+    half_life: NonNeg = 10.0
+    retrain_every: Annotated[int, Field(ge=1)] = 5
+
+
 class RecommendersSpec(_Spec):
     """Per-recommender settings; keys not given keep their defaults."""
 
     popularity: PopularitySpec = PopularitySpec()
+    full: FullSpec = FullSpec()
+    cf: CFSpec = CFSpec()
 
 
 class MetricsSpec(_Spec):

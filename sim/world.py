@@ -239,6 +239,10 @@ class World(mesa.Model):
         self._last_update = t + 1
         self.timings.add(t, "train_seconds", self._train_seconds, 1)
         self.metrics.add(t, "model_versions", self.model_versions, 1)
+        diagnostics = getattr(self.recommender, "diagnostics", None)
+        if callable(diagnostics):  # the recommender's own view (e.g. interest patterns), recorded as is
+            for key, value in diagnostics().items():
+                self.metrics.add(t, f"rec:{key}", value, 1)
 
     def _learn(self, call: Any, full: bool) -> None:
         start = time.perf_counter()

@@ -1,0 +1,173 @@
+"""Stage 2 of the full pipeline: a Keras encoder learns user and item embeddings.
+
+Input: :class:`recommender.preprocessing.Feedback` (sparse decayed clicks).
+Output: user embeddings (the bottleneck) and item embeddings (the output layer),
+in one d-dimensional space, for cosine ranking and KMeans patterns.
+
+The default is a denoising autoencoder over each user's decayed interaction vector
+(Mult-DAE, Liang et al. 2018): unit-normalise the vector, drop inputs at random,
+encode through ``hidden`` tanh layers to a ``dim``-wide bottleneck, decode to logits
+over all items, and train with a multinomial (softmax) log-likelihood. Why this
+default: it needs nothing but the click log; its bottleneck *is* the user embedding,
+so folding in a user's newest clicks is one forward pass (no optimisation per user,
+unlike matrix factorisation); the output layer's columns are item embeddings in the
+same space; and the softmax over items matches the "pick one of many" shape of
+implicit feedback. It is trained in dense minibatches of users (batch × items),
+never the whole users × items matrix.
+
+Determinism: initialisers and dropout take explicit seeds, batches are shuffled with
+a numpy Generator derived from the stored seed, and TensorFlow op determinism is on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+
+
+def _keras():
+    import keras
+    import tensorflow as tf
+
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except Exception:  # noqa: BLE001 - older TF: best effort
+        pass
+    return keras
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Architecture and training of the denoising autoencoder."""
+
+    dim: int = 32
+    hidden: tuple[int, ...] = (128,)
+    dropout: float = 0.5
+    epochs: int = 15
+    warm_epochs: int = 3
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    min_steps: int = 300  # at least this many updates per full training, however few users
+
+
+@dataclass
+class DenoisingAutoencoder:
+    """The trained model and its optimiser (kept for warm-start fine-tuning)."""
+
+    config: EncoderConfig
+    n_items: int
+    seed: int
+    model: object = field(default=None, repr=False)
+    encoder: object = field(default=None, repr=False)
+    epochs_trained: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model is None:
+            self.model, self.encoder = self._build(self.n_items)
+
+    def _build(self, n_items: int):
+        keras = _keras()
+        keras.utils.set_random_seed(self.seed)
+        cfg, s = self.config, self.seed
+        init = lambda i: keras.initializers.GlorotUniform(seed=s * 31 + i)  # noqa: E731
+        inp = keras.Input(shape=(n_items,), name="interactions")
+        x = keras.layers.UnitNormalization(name="normalise")(inp)
+        x = keras.layers.Dropout(cfg.dropout, seed=s, name="denoise")(x)
+        for i, width in enumerate(cfg.hidden):
+            x = keras.layers.Dense(width, activation="tanh", kernel_initializer=init(i), name=f"hidden{i}")(x)
+        emb = keras.layers.Dense(cfg.dim, activation="tanh", kernel_initializer=init(99), name="user_embedding")(x)
+        logits = keras.layers.Dense(n_items, kernel_initializer=init(100), name="items")(emb)
+        model = keras.Model(inp, logits, name="dae")
+        model.compile(
+            optimizer=keras.optimizers.Adam(cfg.learning_rate),
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        )
+        return model, keras.Model(inp, emb, name="dae_encoder")
+
+    # ------------------------------------------------------------------ training
+    def train(self, x: sp.csr_matrix, epochs: int, rng: np.random.Generator) -> list[float]:
+        """Fit on the rows of ``x`` that have data; returns the mean loss per epoch."""
+        rows = np.flatnonzero(np.diff(x.indptr))
+        losses = []
+        if rows.size == 0:
+            return losses
+        bs = self.config.batch_size
+        per_epoch = -(-len(rows) // bs)
+        if epochs == self.config.epochs:  # a full training: guarantee min_steps updates
+            epochs = max(epochs, -(-self.config.min_steps // per_epoch))
+        for _ in range(epochs):
+            order = rng.permutation(rows)
+            total = 0.0
+            for start in range(0, len(order), bs):
+                batch = _dense(x[order[start : start + bs]])
+                target = batch / batch.sum(axis=1, keepdims=True)
+                total += float(self.model.train_on_batch(batch, target)) * len(batch)
+            losses.append(total / len(order))
+            self.epochs_trained += 1
+        return losses
+
+    def grow(self, n_items: int) -> None:
+        """Widen the item layer for newly arrived items, keeping learned weights."""
+        if n_items <= self.n_items:
+            return
+        old = self.model
+        model, encoder = self._build(n_items)
+        for layer in old.layers:
+            new = model.get_layer(layer.name)
+            weights = layer.get_weights()
+            if layer.name == "items":
+                kernel, bias = new.get_weights()
+                kernel[:, : self.n_items], bias[: self.n_items] = weights
+                weights = [kernel, bias]
+            new.set_weights(weights)
+        self.model, self.encoder, self.n_items = model, encoder, n_items
+
+    # ------------------------------------------------------------------ embeddings
+    def user_embeddings(self, x: sp.csr_matrix, batch: int = 2048) -> np.ndarray:
+        """Fold-in: the bottleneck for each row of ``x`` (a forward pass, no dropout)."""
+        out = np.zeros((x.shape[0], self.config.dim), np.float32)
+        for start in range(0, x.shape[0], batch):
+            dense = _dense(x[start : start + batch])
+            out[start : start + batch] = np.asarray(self.encoder(dense, training=False))
+        return out
+
+    def item_embeddings(self) -> np.ndarray:
+        """(n_items, dim + 1): each item's decoder weights and bias.
+
+        With user embeddings augmented by a constant 1 (:func:`augment_users`), the
+        dot product of the two is exactly the model's logit, so cosine ranking in
+        this space keeps what the bias learned (an item's broad appeal) instead of
+        discarding it.
+        """
+        kernel, bias = self.model.get_layer("items").get_weights()
+        return np.ascontiguousarray(np.concatenate([kernel.T, bias[:, None]], axis=1), dtype=np.float32)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> Path:
+        """Native ``.keras`` format (no pickle)."""
+        path = Path(path)
+        self.model.save(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, config: EncoderConfig, seed: int) -> "DenoisingAutoencoder":
+        keras = _keras()
+        model = keras.models.load_model(path, safe_mode=True)
+        encoder = keras.Model(model.input, model.get_layer("user_embedding").output)
+        n_items = int(model.input.shape[-1])
+        return cls(config, n_items, seed, model=model, encoder=encoder)
+
+
+def augment_users(embeddings: np.ndarray) -> np.ndarray:
+    """Append the constant 1 that pairs with the item bias in :meth:`item_embeddings`."""
+    return np.concatenate([embeddings, np.ones((len(embeddings), 1), embeddings.dtype)], axis=1)
+
+
+def _dense(x: sp.csr_matrix) -> np.ndarray:
+    return np.asarray(x.toarray(), dtype=np.float32)

@@ -1,0 +1,47 @@
+"""Stage 4 of the full pipeline: cosine similarity between user and item vectors → top-k.
+
+Input: user vectors (m, d), item vectors (n, d), exclusions. Output: (m, k) item
+ids, best first. Item vectors are L2-normalised once per model version; each chunk
+of users is one matmul into a reused buffer, excluded items are masked with −inf,
+and :func:`sim.topk.top_k` selects (ties by item id: deterministic). Memory is
+chunk × items, never users × items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recommender.base import Exclusions, RecommenderError
+from sim.topk import chunks, top_k
+
+
+def l2_normalise(v: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return (v / np.where(norm > 0, norm, 1.0)).astype(np.float32)
+
+
+def cosine_top_k(users: np.ndarray, items_normalised: np.ndarray, k: int, exclude: Exclusions,
+                 *, chunk: int = 512, extra_mask=None) -> np.ndarray:
+    """Top-k items by cosine for each row of ``users`` (rows need not be normalised).
+
+    ``extra_mask(scores, rows_slice)`` may mask more entries in place (e.g. items
+    already placed in the slate).
+    """
+    m, n = len(users), items_normalised.shape[0]
+    u = l2_normalise(users)
+    eligible = np.asarray(exclude.n_eligible() if exclude.per_user is not None else [int((~exclude.unavailable[:n]).sum())])
+    if m and eligible.min() < k:
+        row = int(np.argmin(eligible)) if eligible.size > 1 else 0
+        raise RecommenderError(f"only {int(eligible.min())} items can be recommended to row {row}, {k} requested")
+    out = np.empty((m, k), np.int64)
+    penalty = exclude.item_penalty(n)[:n]
+    buf = np.empty((min(chunk, max(m, 1)), n), np.float32)
+    for sl in chunks(m, chunk):
+        s = buf[: sl.stop - sl.start]
+        np.matmul(u[sl], items_normalised.T, out=s)
+        s += penalty
+        exclude.mask_rows(s, sl)
+        if extra_mask is not None:
+            extra_mask(s, sl)
+        out[sl] = top_k(s, k)
+    return out
