@@ -47,15 +47,19 @@ class PureSVD:
             keep_from = self.now_ - max(self.preprocess.window, 1) if self.preprocess.window else -1
             joined = Interactions(*(np.concatenate([getattr(self.log_, f), getattr(new, f)]) for f in self.log_.__dataclass_fields__))
             self.log_ = joined.select(joined.iteration >= keep_from)
-        if items.n_items > self.n_items_:
-            extra = np.random.default_rng(self.random_state + items.n_items).random(items.n_items - self.n_items_) * 1e-6
-            self.tiebreak_ = np.concatenate([self.tiebreak_, extra])
-            self.n_items_ = items.n_items
+        self.n_items_ = max(self.n_items_, items.n_items)
         if self.now_ - self.last_fit_ >= self.retrain_every or self.components_ is None:
             self._refit()
         else:
             self._feedback = self._build()
         return self
+
+    def _tiebreak(self, n: int) -> np.ndarray:
+        """A seeded random tie-break per item (never by id), grown as items arrive."""
+        if len(self.tiebreak_) < n:
+            extra = np.random.default_rng([self.random_state, n]).random(n - len(self.tiebreak_)) * 1e-6
+            self.tiebreak_ = np.concatenate([self.tiebreak_, extra])
+        return self.tiebreak_[:n]
 
     def _build(self) -> sp.csr_matrix:
         n_users = int(self.log_.user.max()) + 1 if len(self.log_) else 0
@@ -77,14 +81,14 @@ class PureSVD:
         if self.components_ is None:
             counts = np.asarray(self._feedback.sum(axis=0)).ravel() if self._feedback.shape[0] else np.zeros(0)
             scores = np.zeros(n)
-            scores[: len(counts)] = counts
-            return top_k_shared(scores + self.tiebreak_[:n], k, exclude, len(user_ids))
+            scores[: min(len(counts), n)] = counts[:n]
+            return top_k_shared(scores + self._tiebreak(n), k, exclude, len(user_ids))
         v = np.zeros((self.components_.shape[0], n), np.float32)
         v[:, : self.components_.shape[1]] = self.components_
         x = self._feedback
         users = np.asarray(user_ids)
         out = np.empty((len(users), k), np.int64)
-        bias = (exclude.item_penalty(n) + self.tiebreak_[:n]).astype(np.float32)
+        bias = (exclude.item_penalty(n) + self._tiebreak(n)).astype(np.float32)
         for sl in chunks(len(users), 1024):
             u = users[sl]
             rows = np.zeros((len(u), n), np.float32)

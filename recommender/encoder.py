@@ -121,10 +121,14 @@ class DenoisingAutoencoder:
         for layer in old.layers:
             new = model.get_layer(layer.name)
             weights = layer.get_weights()
-            if layer.name == "items":
+            if layer.name == "items":  # new output columns keep their fresh initialisation
                 kernel, bias = new.get_weights()
                 kernel[:, : self.n_items], bias[: self.n_items] = weights
                 weights = [kernel, bias]
+            elif weights and weights[0].shape[0] == self.n_items:  # the first layer reads items too
+                kernel = new.get_weights()[0]
+                kernel[: self.n_items] = weights[0]
+                weights = [kernel, *weights[1:]]
             new.set_weights(weights)
         self.model, self.encoder, self.n_items = model, encoder, n_items
 

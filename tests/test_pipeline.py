@@ -1,0 +1,196 @@
+"""The full pipeline, stage by stage, and as a whole."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings, strategies as st
+
+from recommender.base import Exclusions, RecommenderError
+from recommender.checks import check_recommender
+from recommender.encoder import DenoisingAutoencoder, EncoderConfig
+from recommender.patterns import InterestPatterns
+from recommender.pipeline import FullPipeline, PipelineConfig
+from recommender.preprocessing import PreprocessConfig, build_feedback, decay_weights
+from recommender.ranking import cosine_top_k
+from sim.log import Interactions
+from sim.runner import run, simulate
+from conftest import tiny
+
+SMALL_ENCODER = EncoderConfig(dim=8, hidden=(16,), epochs=3, warm_epochs=1, batch_size=32, min_steps=20)
+
+
+def log_of(rows):
+    """rows: (iteration, user, item, clicked)"""
+    a = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    n = len(a)
+    return Interactions(a[:, 0].astype(np.int32), a[:, 1], a[:, 2].astype(np.int32), np.zeros(n, np.int8),
+                        a[:, 3].astype(bool), np.full(n, np.nan, np.float32), np.zeros(n, bool))
+
+
+# -- stage 1 -------------------------------------------------------------------
+def test_decay_halves_every_half_life():
+    np.testing.assert_allclose(decay_weights(np.array([0.0, 10.0, 20.0]), 10.0), [1.0, 0.5, 0.25])
+
+
+def test_feedback_is_sparse_decayed_windowed_and_merges_duplicates():
+    log = log_of([(0, 0, 1, 1), (8, 0, 1, 1), (9, 1, 2, 1), (9, 1, 3, 0), (10, 2, 2, 1)])
+    fb = build_feedback(log, n_users=4, n_items=5, now=10, cfg=PreprocessConfig(window=5, half_life=1.0, skipped_as_negative=True))
+    assert sp.issparse(fb.positives) and fb.positives.shape == (4, 5)
+    # iteration 0 is outside the window; 8 has age 1 -> 0.5; 9 has age 0 -> 1; 10 is the future
+    assert fb.positives[0, 1] == pytest.approx(0.5)
+    assert fb.positives[1, 2] == pytest.approx(1.0)
+    assert fb.positives[2].nnz == 0
+    assert fb.negatives[1, 3] == pytest.approx(1.0)
+    dup = build_feedback(log_of([(5, 0, 1, 1), (5, 0, 1, 1)]), 1, 3, 6, PreprocessConfig(half_life=0))
+    assert dup.positives.nnz == 1 and dup.positives[0, 1] == 2.0
+    assert fb.user_counts.tolist() == [1, 1, 0, 0]
+
+
+def test_empty_log_gives_empty_matrices_not_nans():
+    fb = build_feedback(Interactions.empty(), 3, 4, 0, PreprocessConfig())
+    assert fb.positives.shape == (3, 4) and fb.positives.nnz == 0
+
+
+# -- stage 2 -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained():
+    rng = np.random.default_rng(0)
+    x = sp.random(80, 30, density=0.15, random_state=1, format="csr", dtype=np.float32)
+    dae = DenoisingAutoencoder(SMALL_ENCODER, 30, seed=3)
+    dae.train(x, SMALL_ENCODER.epochs, rng)
+    return dae, x
+
+
+def test_fold_in_equals_the_full_forward_pass(trained):
+    dae, x = trained
+    import keras
+
+    full = keras.Model(dae.model.input, dae.model.get_layer("user_embedding").output)
+    ref = np.asarray(full(x[:10].toarray(), training=False))
+    np.testing.assert_allclose(dae.user_embeddings(x[:10]), ref, rtol=1e-5, atol=1e-6)
+    # and batching does not change it
+    np.testing.assert_allclose(dae.user_embeddings(x, batch=7)[:10], ref, rtol=1e-5, atol=1e-6)
+
+
+def test_same_seed_same_model_and_keras_file_round_trip(trained, tmp_path):
+    dae, x = trained
+    again = DenoisingAutoencoder(SMALL_ENCODER, 30, seed=3)
+    again.train(x, SMALL_ENCODER.epochs, np.random.default_rng(0))
+    np.testing.assert_array_equal(dae.item_embeddings(), again.item_embeddings())
+    path = dae.save(tmp_path / "model.keras")
+    loaded = DenoisingAutoencoder.load(path, SMALL_ENCODER, seed=3)
+    np.testing.assert_allclose(loaded.user_embeddings(x[:5]), dae.user_embeddings(x[:5]), rtol=1e-6)
+    assert dae.item_embeddings().shape == (30, SMALL_ENCODER.dim + 1)
+
+
+def test_growing_the_item_layer_keeps_learned_weights(trained):
+    dae, x = trained
+    before = dae.item_embeddings()
+    grown = DenoisingAutoencoder(SMALL_ENCODER, 30, seed=3, model=dae.model, encoder=dae.encoder)
+    grown.grow(35)
+    np.testing.assert_array_equal(grown.item_embeddings()[:30], before)
+    assert grown.user_embeddings(sp.csr_matrix((2, 35), dtype=np.float32)).shape == (2, SMALL_ENCODER.dim)
+
+
+# -- stage 3 -------------------------------------------------------------------
+def test_kmeans_labels_are_stable_under_a_fixed_seed_and_auto_k_finds_clusters():
+    rng = np.random.default_rng(0)
+    centres = np.eye(4)[:3] * 5
+    x = np.concatenate([c + rng.normal(size=(50, 4)) * 0.2 for c in centres])
+    a = InterestPatterns(3, random_state=1).fit(x).assign(x)
+    b = InterestPatterns(3, random_state=1).fit(x).assign(x)
+    np.testing.assert_array_equal(a, b)
+    auto = InterestPatterns(0, random_state=1).fit(x)
+    assert auto.k_ == 3
+
+
+# -- stage 4 -------------------------------------------------------------------
+def brute_force(users, items, k, unavailable, per_user):
+    out = []
+    un = users / np.linalg.norm(users, axis=1, keepdims=True)
+    inorm = items / np.linalg.norm(items, axis=1, keepdims=True)
+    for r, u in enumerate(un):
+        scores = {j: float(u @ inorm[j]) for j in range(len(items)) if not unavailable[j] and j not in per_user[r]}
+        out.append(sorted(scores, key=lambda j: (-scores[j], j))[:k])
+    return np.array(out)
+
+
+@given(st.integers(0, 10_000), st.integers(1, 6), st.integers(8, 40))
+@settings(max_examples=30)
+def test_cosine_ranking_equals_brute_force_and_respects_exclusions(seed, k, n):
+    rng = np.random.default_rng(seed)
+    users, items = rng.normal(size=(5, 4)), rng.normal(size=(n, 4)).astype(np.float32)
+    unavailable = rng.random(n) < 0.2
+    per_user = [set(rng.choice(n, 3, replace=False).tolist()) for _ in range(5)]
+    rows = np.repeat(np.arange(5), 3)
+    csr = sp.csr_matrix((np.ones(15), (rows, [j for s in per_user for j in sorted(s)])), shape=(5, n))
+    excl = Exclusions(unavailable, csr)
+    eligible = n - unavailable.sum() - max(len(s - set(np.flatnonzero(unavailable))) for s in per_user)
+    if eligible < k:
+        with pytest.raises(RecommenderError):
+            cosine_top_k(users, items / np.linalg.norm(items, axis=1, keepdims=True), k, excl)
+        return
+    got = cosine_top_k(users, items / np.linalg.norm(items, axis=1, keepdims=True), k, excl)
+    np.testing.assert_array_equal(got, brute_force(users, items, k, unavailable, per_user))
+    # scaling a user vector changes nothing
+    np.testing.assert_array_equal(got, cosine_top_k(users * 7.5, items / np.linalg.norm(items, axis=1, keepdims=True), k, excl))
+
+
+# -- the whole pipeline ----------------------------------------------------------
+def small_pipeline(rs, **changes):
+    cfg = PipelineConfig(encoder=SMALL_ENCODER, n_patterns=3, min_train_iterations=2, retrain_every=2, **changes)
+    return FullPipeline(cfg, random_state=rs)
+
+
+@pytest.mark.parametrize("strategy", ["never", "periodic_full", "periodic_warm", "drift_triggered"])
+def test_pipeline_passes_the_conformance_checks(strategy):
+    check_recommender(lambda rs: small_pipeline(rs, strategy=strategy), name=f"full-{strategy}")
+
+
+def test_diversity_mode_fills_part_of_the_slate_from_the_second_pattern():
+    check_recommender(lambda rs: small_pipeline(rs, diversity_share=0.4), name="full-diverse")
+
+
+def test_cf_baseline_passes_the_conformance_checks():
+    from recommender.cf import PureSVD
+
+    check_recommender(lambda rs: PureSVD(dim=4, retrain_every=2, random_state=rs), name="cf")
+
+
+def test_full_runs_are_identical_under_one_seed_and_record_patterns():
+    sc = tiny("stable", users=150, items=120, iterations=8)
+    a, *_ = simulate(sc, 4, "full")
+    b, *_ = simulate(sc, 4, "full")
+    pd.testing.assert_frame_equal(a, b)
+    names = set(a.metric)
+    assert {"rec:pattern_switch_share", "rec:n_patterns", "model_versions"} <= names
+
+
+def test_every_recommender_runs_on_every_shipped_scenario():
+    from scenarios import shipped_scenarios
+
+    for path in shipped_scenarios():
+        sc = tiny(path.stem, users=80, items=100, iterations=6)
+        res = run(sc, [0], ["full", "full-never", "cf", "popularity", "random", "oracle"])
+        assert res.metrics["value"].notna().any()
+
+
+@pytest.mark.slow
+def test_on_stable_full_beats_popularity_and_random_after_warm_up():
+    sc = tiny("stable", users=500, items=300, iterations=24)
+    res = run(sc, [0, 1, 2], ["full", "popularity", "random"])
+    m = res.metrics[(res.metrics.metric == "eur") & (res.metrics.iteration >= 12)]
+    per_seed = m.groupby(["recommender", "seed"])["value"].mean().unstack("recommender")
+    assert (per_seed["full"] - per_seed["popularity"] > 0.15).all(), per_seed
+    assert (per_seed["full"] - per_seed["random"] > 0.3).all(), per_seed
+
+
+@pytest.mark.slow
+def test_on_abrupt_shift_retraining_recovers_better_than_never():
+    sc = tiny("abrupt_shift", users=500, items=300, iterations=40)
+    onset = sc.drift[0].onset
+    res = run(sc, [0, 1, 2], ["full", "full-never"])
+    m = res.metrics[(res.metrics.metric == "eur") & (res.metrics.iteration >= onset + 5)]
+    per_seed = m.groupby(["recommender", "seed"])["value"].mean().unstack("recommender")
+    assert (per_seed["full"] - per_seed["full-never"] > 0.02).all(), per_seed
