@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## demo: build .venv, run the quickstart scenario with the baselines, write results
+## demo: build .venv, run the quickstart scenario (full pipeline vs baselines), write results
 demo: $(STAMP)
-	$(BIN)/recdrift run scenarios/quickstart.toml --seeds 3 --out $(OUT)
+	$(BIN)/recdrift run scenarios/quickstart.toml --recommenders full,cf,popularity,random,oracle --seeds 3 --out $(OUT)
 	@echo "results: $(OUT)/metrics.parquet  manifest: $(OUT)/manifest.json"
 
 ## test: build .venv and run the whole suite, slow tests included (what CI runs)
@@ -30,6 +30,7 @@ test-fast: $(STAMP)
 ## bench: print seconds per iteration and peak memory for the named sizes
 bench: $(STAMP)
 	$(BIN)/python benchmarks/world_step.py
+	$(BIN)/python benchmarks/recommender.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
