@@ -1,8 +1,83 @@
-"""Exposure diversity (spec §3): catalogue coverage per iteration and cumulative."""
+"""Diversity, novelty and homogenisation (spec §3), on recommender-independent
+item representations (true vectors, true categories) so values compare across
+recommenders.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from sim.metrics.common import mean_defined
+
+
+# ----------------------------------------------------------------------------- §3.1
+def ild_emb(slates: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Per slate: mean pairwise (1 − cosine) of true item vectors; NaN below 2 items."""
+    m, k = slates.shape
+    v = vectors[np.maximum(slates, 0)].astype(np.float64)
+    v /= np.maximum(np.linalg.norm(v, axis=2, keepdims=True), 1e-12)
+    valid = slates >= 0
+    v *= valid[:, :, None]
+    s = v.sum(axis=1)
+    n = valid.sum(axis=1)
+    pair_cos = ((s * s).sum(axis=1) - (v * v).sum(axis=(1, 2))) / 2  # Σ_{i<j} cos
+    pairs = n * (n - 1) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, 1.0 - pair_cos / np.where(pairs > 0, pairs, 1), np.nan)
+
+
+def ild_cat(slates: np.ndarray, categories: np.ndarray) -> np.ndarray:
+    """Per slate: share of item pairs in different (single-label) categories; NaN below 2."""
+    c = np.where(slates >= 0, categories[np.maximum(slates, 0)], -1)
+    valid = slates >= 0
+    same = (c[:, :, None] == c[:, None, :]) & valid[:, :, None] & valid[:, None, :]
+    n = valid.sum(axis=1)
+    pairs = n * (n - 1) / 2
+    same_pairs = (same.sum(axis=(1, 2)) - n) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, 1.0 - same_pairs / np.where(pairs > 0, pairs, 1), np.nan)
+
+
+def cat_entropy(slates: np.ndarray, categories: np.ndarray, n_categories: int) -> np.ndarray:
+    """Per slate: entropy (bits) of the category distribution; NaN for an empty slate."""
+    m = slates.shape[0]
+    valid = slates >= 0
+    c = categories[np.maximum(slates, 0)]
+    counts = np.zeros((m, n_categories))
+    np.add.at(counts, (np.repeat(np.arange(m), slates.shape[1])[valid.ravel()], c[valid]), 1.0)
+    n = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = counts / n
+        h = -np.where(p > 0, p * np.log2(np.where(p > 0, p, 1)), 0.0).sum(axis=1)
+    return np.where(n[:, 0] > 0, h, np.nan)
+
+
+# ----------------------------------------------------------------------------- §3.2
+def exposure(slates: np.ndarray, n_items: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """x_i: how often (or, with position weights, how much) each item was shown."""
+    valid = slates >= 0
+    w = np.ones(slates.shape) if weights is None else np.broadcast_to(weights, slates.shape)
+    return np.bincount(slates[valid], weights=w[valid], minlength=n_items).astype(np.float64)
+
+
+def gini(x: np.ndarray) -> float:
+    """n-normalised Gini of exposure, zero-exposure items included; NaN if Σx = 0."""
+    x = np.sort(np.asarray(x, np.float64))
+    n, total = len(x), x.sum()
+    if n == 0 or total == 0:
+        return np.nan
+    i = np.arange(1, n + 1)
+    return float(((2 * i - n - 1) * x).sum() / (n * total))
+
+
+def entropy_bits(x: np.ndarray) -> float:
+    """Shannon entropy (bits) of the exposure distribution; NaN if Σx = 0."""
+    x = np.asarray(x, np.float64)
+    total = x.sum()
+    if total == 0:
+        return np.nan
+    p = x[x > 0] / total
+    return float(-(p * np.log2(p)).sum())
 
 
 def coverage(slates: np.ndarray, available: np.ndarray) -> tuple[float, int]:
@@ -16,8 +91,8 @@ def coverage(slates: np.ndarray, available: np.ndarray) -> tuple[float, int]:
 
 
 class CumulativeCoverage:
-    """Share of items available so far that have been shown at least once (never decreases
-    while the catalogue is fixed)."""
+    """Share of items available so far that have been shown at least once (never
+    decreases while the catalogue is fixed)."""
 
     def __init__(self) -> None:
         self.seen = np.zeros(0, bool)
@@ -32,3 +107,81 @@ class CumulativeCoverage:
         self.seen[slates[slates >= 0]] = True
         total = int(self.ever_available.sum())
         return (float(self.seen.sum() / total), total) if total else (np.nan, 0)
+
+
+# ----------------------------------------------------------------------------- §3.3
+def novelty(slates: np.ndarray, prior_clicks: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Per slate: mean self-information −log2((c_i + α)/(N + αn)) of its items.
+
+    ``prior_clicks`` counts clicks strictly before this iteration. With α = 0 an item
+    never clicked has undefined novelty, making its slate NaN.
+    """
+    c = np.asarray(prior_clicks, np.float64)
+    n, total = len(c), c.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = (c + alpha) / (total + alpha * n)
+        info = np.where(p > 0, -np.log2(np.where(p > 0, p, 1)), np.nan)
+    valid = slates >= 0
+    vals = np.where(valid, info[np.maximum(slates, 0)], 0.0)
+    cnt = valid.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, vals.sum(axis=1) / np.where(cnt > 0, cnt, 1), np.nan)
+
+
+# ----------------------------------------------------------------------------- §3.4
+def all_pairs(n_users: int, *, limit: int = 2000, sample: int = 10_000, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Unordered user pairs (rows of an (p, 2) array): all of them up to ``limit`` users,
+    else a fixed random sample (draw once per seed and reuse it for every recommender)."""
+    if n_users <= limit:
+        i, j = np.triu_indices(n_users, k=1)
+        return np.stack([i, j], axis=1)
+    if rng is None:
+        raise ValueError("more than `limit` users: pass the seed's evaluation rng to sample pairs")
+    a = rng.integers(0, n_users, size=sample)
+    b = rng.integers(0, n_users - 1, size=sample)
+    b = np.where(b >= a, b + 1, b)
+    return np.stack([a, b], axis=1)
+
+
+def nn_pairs(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Directed pairs (u, nearest other user by cosine of the given vectors); ties at random."""
+    v = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    n = len(v)
+    out = np.empty(n, np.int64)
+    for start in range(0, n, 1024):
+        s = v[start : start + 1024] @ v.T
+        rows = np.arange(s.shape[0])
+        s[rows, start + rows] = -np.inf
+        s += rng.random(s.shape) * 1e-12  # seeded tie-break among exact ties
+        out[start : start + 1024] = s.argmax(axis=1)
+    return np.stack([np.arange(n), out], axis=1)
+
+
+def jaccard_pairs(sets, pairs: np.ndarray) -> tuple[float, int]:
+    """Mean Jaccard over ``pairs`` of the users' sets; pairs with both sets empty excluded.
+
+    ``sets`` is a CSR matrix (users × items; nonzero = member) or an (m, k) id array
+    (−1 blanks, e.g. slates).
+    """
+    import scipy.sparse as sp
+
+    if sp.issparse(sets):
+        x = (sets != 0).astype(np.float64).tocsr()
+    else:
+        arr = np.asarray(sets)
+        m = arr.shape[0]
+        valid = arr >= 0
+        x = sp.csr_matrix((np.ones(valid.sum()), (np.repeat(np.arange(m), arr.shape[1])[valid.ravel()], arr[valid])),
+                          shape=(m, int(arr.max(initial=0)) + 1))
+        x.data[:] = 1.0
+        x.sum_duplicates()
+        x.data[:] = 1.0
+    if len(pairs) == 0:
+        return np.nan, 0
+    a, b = x[pairs[:, 0]], x[pairs[:, 1]]
+    inter = np.asarray(a.multiply(b).sum(axis=1)).ravel()
+    sizes = np.asarray(x.sum(axis=1)).ravel()
+    union = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        j = np.where(union > 0, inter / np.where(union > 0, union, 1), np.nan)
+    return mean_defined(j)
