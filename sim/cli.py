@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a scenario file without running it")
     v.add_argument("scenario", nargs="+")
 
+    sm = sub.add_parser("summarize", help="headline table of a finished run, with intervals and paired tests")
+    sm.add_argument("run_dir", nargs="+")
+    sm.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
+
     sub.add_parser("list", help="shipped scenarios and available recommenders")
     return p
 
@@ -50,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
     try:
-        return {"run": _run, "validate": _validate, "list": _list}[args.command](args)
+        return {"run": _run, "validate": _validate, "list": _list, "summarize": _summarize}[args.command](args)
     except (ScenarioError, BadInput) as exc:
         if args.debug:
             raise
@@ -135,6 +139,17 @@ def _print_summary(result) -> None:
     cols = [c for c in ("eur", "mtu", "ctr_item", "coverage", "coverage_cum") if c in table.columns]
     print(f"mean over the last {last + 1 - (last - max(1, (last + 1) // 5) + 1)} iterations, all seeds:")
     print(table[cols].round(4).to_string())
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    from sim.summary import summarize_run
+
+    for run_dir in args.run_dir:
+        try:
+            print(summarize_run(run_dir, args.format))
+        except FileNotFoundError as exc:
+            raise BadInput(str(exc)) from None
+    return EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -21,6 +21,8 @@ import pandas as pd
 
 from recommender.registry import make_recommender
 from sim.io import write_json, write_parquet
+from sim.metrics.events import adaptation_table, homogenisation_vs_oracle
+from sim.metrics.suite import CURVE_COLUMNS
 from sim.random import STREAMS, RunSeeds
 from sim.scenario import Scenario
 from sim.world import World
@@ -43,6 +45,8 @@ class RunResult:
     events: pd.DataFrame
     world: pd.DataFrame
     timings: pd.DataFrame
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    adaptation: pd.DataFrame = field(default_factory=pd.DataFrame)
     started: str = ""
     finished: str = ""
     seconds: float = 0.0
@@ -56,10 +60,10 @@ def simulate(
     *,
     iterations: int | None = None,
     progress: ProgressHook | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Run one recommender on the world of one seed.
 
-    Returns ``(metrics, drift events, world scalars, timings)`` as DataFrames;
+    Returns ``(metrics, drift events, world scalars, timings, event curves)`` as DataFrames;
     everything but the timings is a pure function of (scenario, seed, recommender).
     """
     seeds = RunSeeds.from_seed(seed)
@@ -83,7 +87,11 @@ def simulate(
     wvars = world.datacollector.get_model_vars_dataframe().reset_index(names="iteration")
     wvars.insert(0, "seed", seed)
     wvars.insert(0, "recommender", recommender)
-    return metrics, events, wvars, timings
+    curves = pd.DataFrame(world.suite.curves, columns=CURVE_COLUMNS)
+    curves.insert(0, "seed", seed)
+    curves.insert(0, "recommender", recommender)
+    curves.insert(0, "scenario", scenario.name)
+    return metrics, events, wvars, timings, curves
 
 
 def events_frame(world: World, scenario: str, seed: int) -> pd.DataFrame:
@@ -117,16 +125,19 @@ def run(
     """Every recommender × seed on the scenario. Worlds of one seed are shared (CRN)."""
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    metrics, events, world, timings = [], [], [], []
+    metrics, events, world, timings, curves = [], [], [], [], []
     for seed in seeds:
         for name in recommenders:
-            m, e, w, tm = simulate(scenario, seed, name, progress=progress)
+            m, e, w, tm, c = simulate(scenario, seed, name, progress=progress)
             metrics.append(m)
             world.append(w)
             timings.append(tm)
+            curves.append(c)
             if name == recommenders[0]:
                 events.append(e)  # exogenous events are the same for every recommender
     metrics_df = pd.concat(metrics, ignore_index=True)[METRIC_COLUMNS]
+    metrics_df = pd.concat([metrics_df, homogenisation_vs_oracle(metrics_df)], ignore_index=True)
+    curves_df = pd.concat(curves, ignore_index=True)
     return RunResult(
         scenario=scenario,
         seeds=list(seeds),
@@ -135,6 +146,9 @@ def run(
         events=pd.concat(events, ignore_index=True),
         world=pd.concat(world, ignore_index=True),
         timings=pd.concat(timings, ignore_index=True)[METRIC_COLUMNS],
+        curves=curves_df,
+        adaptation=adaptation_table(curves_df, scenario.iterations, scenario.name,
+                                    bootstrap_seed=RunSeeds.from_seed(seeds[0]).int_seed("evaluation", 1)),
         started=started.isoformat(),
         finished=datetime.now(timezone.utc).isoformat(),
         seconds=time.perf_counter() - t0,
@@ -149,6 +163,8 @@ def write_run(result: RunResult, out: str | Path, *, command: str | None = None)
     write_parquet(result.events, out / "drift_events.parquet")
     write_parquet(result.world, out / "world.parquet")
     write_parquet(result.timings, out / "timings.parquet")
+    write_parquet(result.curves, out / "event_curves.parquet")
+    write_parquet(result.adaptation, out / "events.parquet")
     write_json(manifest(result, command), out / "manifest.json")
     return out
 
@@ -173,7 +189,10 @@ def manifest(result: RunResult, command: str | None = None) -> dict:
             "drift_events": "drift_events.parquet",
             "world": "world.parquet",
             "timings": "timings.parquet",
+            "event_curves": "event_curves.parquet",
+            "events": "events.parquet",
         },
+        "oracle_is_greedy": sc.choice.model == "mnl",
         **result.extra,
     }
 

@@ -225,8 +225,17 @@ class RecommendersSpec(_Spec):
     cf: CFSpec = CFSpec()
 
 
+MetricFamily = Literal["accuracy", "utility", "diversity", "homogenisation", "adaptation"]
+
+
 class MetricsSpec(_Spec):
+    """Which metric families to compute, and their settings (see shared/metrics.md)."""
+
     warmup: Annotated[int, Field(ge=0)] = 0
+    families: tuple[MetricFamily, ...] = ("accuracy", "utility", "diversity", "homogenisation", "adaptation")
+    top_n: Annotated[int, Field(ge=0, le=1000)] = 0  # N of the true top-N (0 = k)
+    pair_limit: Annotated[int, Field(ge=2)] = 2000  # homogenisation over all pairs up to this many users
+    pair_sample: Annotated[int, Field(ge=1)] = 10_000  # else over this many sampled pairs
 
 
 # ----------------------------------------------------------------------------- scenario

@@ -51,14 +51,17 @@ class TrueState:
         mu = self.utility_from_affinity(self.affinity(users, np.where(blank, 0, items)))
         return np.where(blank, 0.0, mu)
 
-    def oracle(self, users: np.ndarray, k: int, exclude) -> tuple[np.ndarray, np.ndarray]:
+    def oracle(self, users: np.ndarray, k: int, exclude, *, with_mean: bool = False):
         """The oracle slate O_u (top-k eligible items by true utility) and its μ values.
 
         ``exclude`` is an :class:`~recommender.base.Exclusions` aligned with ``users``.
-        Returns ``(items (m, k) int64, mu (m, k) float64)``.
+        Returns ``(items (m, k) int64, mu (m, k) float64)``, and with ``with_mean`` also
+        each user's mean μ over eligible items (the expected utility per position of
+        a uniformly random slate), computed in the same pass.
         """
         m = len(users)
         items = np.empty((m, k), np.int64)
+        mean_mu = np.empty(m) if with_mean else None
         n = self.item_vectors.shape[0]
         bias = self.item_quality.astype(np.float32) + exclude.item_penalty(n)
         buf = np.empty((min(self.chunk_size, max(m, 1)), n), np.float32)
@@ -68,4 +71,10 @@ class TrueState:
             scores += bias
             exclude.mask_rows(scores, sl)
             items[sl] = top_k(scores, k)
+            if with_mean:
+                eligible = np.isfinite(scores).sum(axis=1)
+                mu = self.utility_from_affinity(scores)  # −inf → 0
+                mean_mu[sl] = mu.sum(axis=1, dtype=np.float64) / np.maximum(eligible, 1)
+        if with_mean:
+            return items, self.utility(users, items), mean_mu
         return items, self.utility(users, items)

@@ -31,9 +31,7 @@ from sim.choice import ChoiceModel
 from sim.drift import DriftSchedule
 from sim.log import InteractionLog, Interactions, LogBlock
 from sim.metrics import MetricRecorder
-from sim.metrics.accuracy import click_metrics
-from sim.metrics.diversity import CumulativeCoverage, coverage
-from sim.metrics.utility import utility_metrics
+from sim.metrics.suite import MetricSuite
 from sim.population import Population, UserAgent
 from sim.random import RunSeeds
 from sim.scenario import Scenario
@@ -82,9 +80,10 @@ class World(mesa.Model):
         self.log = InteractionLog(keep=keep)
         shape = (self.population.capacity, self.catalog.capacity)
         self.consumed = sp.csr_matrix(shape, dtype=np.int8)
-        self.metrics = MetricRecorder()
+        self.suite = MetricSuite(scenario, self.population.capacity, self.catalog.capacity, self.catalog.category,
+                                 w.items.n_categories, seeds.generator("evaluation"))
+        self.metrics = self.suite.recorder
         self.timings = MetricRecorder()  # wall-clock figures: kept apart so metrics stay deterministic
-        self._coverage_cum = CumulativeCoverage()
         self._oracle_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._last_update = 0
         self.model_versions = 0
@@ -115,7 +114,7 @@ class World(mesa.Model):
 
         # 1. drift advances true interests
         present = np.flatnonzero(pop.present(t))
-        self.drift.advance(pop, t, present)
+        new_events = self.drift.advance(pop, t, present)
 
         # 2. the recommender serves slates to active users
         active = self.active_users(present, t)
@@ -127,26 +126,25 @@ class World(mesa.Model):
         truth = self.truth()
         affinity = truth.affinity(active, slates)
         mu = truth.utility_from_affinity(affinity)
-        _, mu_star = self.oracle(active, exclude)
+        oracle_items, mu_star, mean_mu = self.oracle(active, exclude)
         available = ~exclude.unavailable
-        rec = self.metrics
-        rec.update(t, utility_metrics(mu, mu_star, self.weights))
-        rec.add(t, "coverage", *coverage(slates, available))
-        rec.add(t, "coverage_cum", *self._coverage_cum.update(slates, available))
-        rec.add(t, "active_users", len(active), len(active))
+        self.suite.slates(t, active, slates, mu, oracle_items, mu_star, mean_mu, self.weights, available,
+                          cat.vectors[: cat.n], new_events)
 
-        # 4. users choose; the log grows; click metrics; feedback drift; churn
+        # 4. users choose (and some browse on their own); the log grows; click
+        #    metrics; feedback-driven drift; churn
         choices = self.choice.choose(active, t, affinity, mu)
         self.log.append(LogBlock(t, active, slates.astype(np.int32), choices.position, choices.rating))
-        rec.update(t, click_metrics(slates, choices.position))
         clicked = np.flatnonzero(choices.position >= 0)
         users, items = active[clicked], slates[clicked, choices.position[clicked]]
         self._consume(users, items)
         self.drift.after_clicks(pop, users, cat.vectors[items], t)
-        self._browse(active, t, truth, ~exclude.unavailable)
+        b_users, b_items = self._browse(active, t, truth, available)
+        self.suite.clicks(t, active, slates, choices.position, np.concatenate([users, b_users]),
+                          np.concatenate([items, b_items]))
         left = pop.update_churn(active, mu.mean(axis=1), t)
         if pop.spec.churn.enabled:
-            rec.add(t, "churned", len(left), len(active))
+            self.metrics.add(t, "churned", len(left), len(active))
 
         # 5. the recommender learns on the scenario's schedule
         self._maybe_learn(t)
@@ -154,19 +152,20 @@ class World(mesa.Model):
         self.iteration += 1
 
     # ------------------------------------------------------------------ helpers
-    def _browse(self, active: np.ndarray, t: int, truth: TrueState, available: np.ndarray) -> None:
+    def _browse(self, active: np.ndarray, t: int, truth: TrueState, available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Organic consumption: some users browse a few random items and may click one.
 
         Users do not only find items through the recommender; these clicks enter the
         log (marked organic) and the consumption dynamics, never the slate metrics.
         """
         spec = self.scenario.world.users
+        none = (np.empty(0, np.int64), np.empty(0, np.int64))
         if spec.organic_rate <= 0 or active.size == 0:
-            return
+            return none
         browsing = active[self._activity.uniform(active, tick=t, salt=11)[:, 0] < spec.organic_rate]
         pool = np.flatnonzero(available)
         if browsing.size == 0 or pool.size == 0:
-            return
+            return none
         size = min(spec.browse_size, pool.size)
         u = self._activity.uniform(browsing, tick=t, n=size, salt=12)
         seen = pool[np.minimum((u * pool.size).astype(np.int64), pool.size - 1)]
@@ -177,6 +176,7 @@ class World(mesa.Model):
         users, items = browsing[hit], seen[hit, choices.position[hit]]
         self._consume(users, items)
         self.drift.after_clicks(self.population, users, self.catalog.vectors[items], t)
+        return users, items
 
     def active_users(self, present: np.ndarray, t: int) -> np.ndarray:
         """Present users who come to the service at ``t`` (keyed draw per user)."""
@@ -210,14 +210,16 @@ class World(mesa.Model):
     def _has_satiation(self) -> bool:
         return any(d.type == "satiation" for d in self.scenario.drift)
 
-    def oracle(self, users: np.ndarray, exclude: Exclusions) -> tuple[np.ndarray, np.ndarray]:
-        """Oracle slates and their utilities for ``users`` at this iteration (cached)."""
+    def oracle(self, users: np.ndarray, exclude: Exclusions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Oracle items (best first, as deep as the metrics need), their utilities and each
+        user's mean utility over eligible items, at this iteration (cached: the oracle
+        recommender and the metrics share one pass)."""
         c = self._oracle_cache
-        if c is not None and c[0] == self.iteration and np.array_equal(c[1], users):
-            return c[2], c[3]
-        items, mu = self.truth().oracle(users, self.scenario.k, exclude)
-        self._oracle_cache = (self.iteration, users, items, mu)
-        return items, mu
+        if c is not None and c[0] == self.iteration and c[3] is exclude and np.array_equal(c[1], users):
+            return c[2]
+        result = self.truth().oracle(users, self.suite.oracle_depth, exclude, with_mean=True)
+        self._oracle_cache = (self.iteration, users, result, exclude)
+        return result
 
     def _consume(self, users: np.ndarray, items: np.ndarray) -> None:
         if self.scenario.world.allow_repeat or users.size == 0:
@@ -263,8 +265,7 @@ class World(mesa.Model):
             out.update({f"{prefix}/{k}": v for k, v in part.state().items()})
         c = self.consumed.tocoo()
         out["consumed/rows"], out["consumed/cols"] = c.row.astype(np.int64), c.col.astype(np.int64)
-        out["coverage/seen"] = self._coverage_cum.seen
-        out["coverage/ever"] = self._coverage_cum.ever_available
+        out.update({f"suite/{k}": v for k, v in self.suite.state().items()})
         out["last_update"] = np.asarray(self._last_update)
         out["model_versions"] = np.asarray(self.model_versions)
         return out
@@ -279,8 +280,7 @@ class World(mesa.Model):
             part.load_state({k[len(p) :]: v for k, v in state.items() if k.startswith(p)})
         rows, cols = state["consumed/rows"], state["consumed/cols"]
         self.consumed = sp.csr_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=self.consumed.shape)
-        self._coverage_cum.seen = state["coverage/seen"].copy()
-        self._coverage_cum.ever_available = state["coverage/ever"].copy()
+        self.suite.load_state({k[6:]: v for k, v in state.items() if k.startswith("suite/")}, self.drift.events)
         self._last_update = int(state["last_update"])
         self.model_versions = int(state["model_versions"])
         self._add_agents(np.array([i for i in range(self.population.n) if i not in self.users], np.int64))
