@@ -1,9 +1,11 @@
 """Seconds per iteration and peak memory of the world itself (popularity recommender).
 
-Prints one row per size: the whole step, and how much of it is the recommender,
-the oracle pass (true top-k for every active user, needed by eur/regret) and the
-rest of the world (drift, choice, browsing, log, bookkeeping). Each size runs in
-its own process so peak RSS is that size's own.
+Prints two rows per size — without any metric family, and with the selected ones
+(default: all) — each split into the recommender, the oracle pass (true top-k for
+every active user, needed by the accuracy, utility and adaptation families) and
+the rest (drift, choice, browsing, log, the other metrics), then the metric
+suite's share of the iteration time. Each row runs in its own process so peak RSS
+is that configuration's own.
 
     python benchmarks/world_step.py                 # 10k and 100k users
     python benchmarks/world_step.py --users 10000 --iterations 5
@@ -17,11 +19,16 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+# benchmarks/recommender.py shares its name with the `recommender` package: keep this folder off the path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 SIZES = [10_000, 100_000]
+ALL = ["accuracy", "utility", "diversity", "homogenisation", "adaptation"]
 
 
-def measure(users: int, items: int, dim: int, k: int, iterations: int) -> dict:
+def measure(users: int, items: int, dim: int, k: int, iterations: int, families: list[str]) -> dict:
     from recommender.baselines import PopularityRecommender
     from sim.scenario import Scenario
     from sim.world import World
@@ -30,6 +37,7 @@ def measure(users: int, items: int, dim: int, k: int, iterations: int) -> dict:
         "name": "bench", "iterations": iterations + 2, "k": k,
         "world": {"dim": dim, "users": {"n": users}, "items": {"n": items}, "chunk_size": 512},
         "drift": [{"type": "gradual", "sigma": 0.02}],
+        "metrics": {"families": families},
     })
     t0 = time.perf_counter()
     world = World(sc, 0, PopularityRecommender(10, 0), "popularity")
@@ -68,20 +76,27 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=32)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--iterations", type=int, default=5)
+    p.add_argument("--families", default=",".join(ALL), help="metric families, comma-separated ('' for none)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
+    fams = [f for f in a.families.split(",") if f]
     if a.child:
-        print(json.dumps(measure(a.users[0], a.items, a.dim, a.k, a.iterations)))
+        print(json.dumps(measure(a.users[0], a.items, a.dim, a.k, a.iterations, fams)))
         return
-    rows = []
+    print(f"{'users':>8} {'items':>6} {'d':>3} {'k':>3} {'metrics':>8} | {'s/iter':>7} {'world':>7} {'oracle':>7} "
+          f"{'recomm.':>7} | {'build s':>7} {'peak RSS':>9}")
     for users in a.users or SIZES:
-        cmd = [sys.executable, __file__, "--child", "--users", str(users), "--items", str(a.items),
-               "--dim", str(a.dim), "--k", str(a.k), "--iterations", str(a.iterations)]
-        rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]))
-    print(f"{'users':>8} {'items':>6} {'d':>3} {'k':>3} | {'s/iter':>7} {'world':>7} {'oracle':>7} {'recomm.':>7} | {'build s':>7} {'peak RSS':>9}")
-    for r in rows:
-        print(f"{r['users']:>8} {r['items']:>6} {r['dim']:>3} {r['k']:>3} | {r['step_s']:>7.3f} {r['world_s']:>7.3f} "
-              f"{r['oracle_s']:>7.3f} {r['recommend_s']:>7.3f} | {r['build_s']:>7.2f} {r['peak_rss_mib']:>7.0f} MiB")
+        steps = {}
+        for label, chosen in (("none", []), ("selected", fams)):
+            cmd = [sys.executable, __file__, "--child", "--users", str(users), "--items", str(a.items),
+                   "--dim", str(a.dim), "--k", str(a.k), "--iterations", str(a.iterations), "--families", ",".join(chosen)]
+            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            steps[label] = r["step_s"]
+            print(f"{r['users']:>8} {r['items']:>6} {r['dim']:>3} {r['k']:>3} {label:>8} | {r['step_s']:>7.3f} "
+                  f"{r['world_s']:>7.3f} {r['oracle_s']:>7.3f} {r['recommend_s']:>7.3f} | {r['build_s']:>7.2f} "
+                  f"{r['peak_rss_mib']:>7.0f} MiB", flush=True)
+        share = (steps["selected"] - steps["none"]) / steps["selected"]
+        print(f"{'':>8} metric suite ({a.families or 'none'}): {share:.0%} of the iteration time at {users} users", flush=True)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.base import Exclusions, Recommender, validate_slates
+from recommender.baselines import OracleRecommender
 from sim.catalog import Catalog, category_centres
 from sim.choice import ChoiceModel
 from sim.drift import DriftSchedule
@@ -126,7 +127,10 @@ class World(mesa.Model):
         truth = self.truth()
         affinity = truth.affinity(active, slates)
         mu = truth.utility_from_affinity(affinity)
-        oracle_items, mu_star, mean_mu = self.oracle(active, exclude)
+        if self.suite.needs_oracle or isinstance(self.recommender, OracleRecommender):
+            oracle_items, mu_star, mean_mu = self.oracle(active, exclude)
+        else:  # no selected metric family needs the true top-k: skip the costliest pass
+            oracle_items, mu_star, mean_mu = np.empty((len(active), 0), np.int64), np.zeros_like(mu), None
         available = ~exclude.unavailable
         self.suite.slates(t, active, slates, mu, oracle_items, mu_star, mean_mu, self.weights, available,
                           cat.vectors[: cat.n], new_events)

@@ -66,6 +66,7 @@ def test_R3_exposure():
     assert entropy_bits(x) == approx(1.75) and entropy_bits(x) / np.log2(6) == approx(0.6769924126604479)
     assert gini(exposure(slates, 6, weights=np.array([1.0, 0.85]))) == approx(0.5653153153153153)
     assert jaccard_pairs(slates, all_pairs(4))[0] == approx(4 / 9)
+    assert jaccard_pairs(slates, None) == (approx(4 / 9), 6)
     cum = CumulativeCoverage()
     cum.update(slates, np.ones(6, bool))
     per = coverage(np.array([[A, F]] * 4), np.ones(6, bool))[0]
@@ -94,6 +95,9 @@ def test_R5_intra_list_diversity():
 def test_R6_homogenisation():
     consumed = sp.csr_matrix(np.array([[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 0, 0, 1]]))
     assert jaccard_pairs(consumed, all_pairs(3))[0] == approx(1 / 6)
+    assert jaccard_pairs(consumed, None)[0] == approx(1 / 6)
+    with_empty = sp.vstack([consumed, sp.csr_matrix((2, 5))]).tocsr()
+    assert jaccard_pairs(with_empty, None) == (approx(1 / 18), 9)  # 0.5 over 9 pairs: the empty-empty pair is excluded
     theta = np.array([[1, 0], [0.9, 0.1], [0, 1]])
     pairs = nn_pairs(theta, np.random.default_rng(0))
     assert pairs[:, 1].tolist() == [1, 0, 1]

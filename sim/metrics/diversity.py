@@ -157,31 +157,61 @@ def nn_pairs(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.stack([np.arange(n), out], axis=1)
 
 
-def jaccard_pairs(sets, pairs: np.ndarray) -> tuple[float, int]:
-    """Mean Jaccard over ``pairs`` of the users' sets; pairs with both sets empty excluded.
-
-    ``sets`` is a CSR matrix (users × items; nonzero = member) or an (m, k) id array
-    (−1 blanks, e.g. slates).
-    """
+def _membership(sets) -> "sp.csr_matrix":
+    """Binary users × items CSR from a CSR (nonzero = member) or an (m, k) id array (−1 blanks)."""
     import scipy.sparse as sp
 
     if sp.issparse(sets):
-        x = (sets != 0).astype(np.float64).tocsr()
+        x = sp.csr_matrix(sets, dtype=np.float64, copy=True)
     else:
         arr = np.asarray(sets)
         m = arr.shape[0]
         valid = arr >= 0
-        x = sp.csr_matrix((np.ones(valid.sum()), (np.repeat(np.arange(m), arr.shape[1])[valid.ravel()], arr[valid])),
-                          shape=(m, int(arr.max(initial=0)) + 1))
-        x.data[:] = 1.0
-        x.sum_duplicates()
-        x.data[:] = 1.0
+        rows = np.repeat(np.arange(m), arr.shape[1])[valid.ravel()]
+        x = sp.csr_matrix((np.ones(valid.sum()), (rows, arr[valid])), shape=(m, int(arr.max(initial=0)) + 1))
+    x.sum_duplicates()
+    x.data[:] = 1.0
+    x.eliminate_zeros()
+    return x
+
+
+def jaccard_pairs(sets, pairs: np.ndarray | None) -> tuple[float, int]:
+    """Mean Jaccard of the users' sets over ``pairs`` (rows of (u, v)), or over all
+    unordered pairs when ``pairs`` is None; pairs whose sets are both empty are excluded.
+
+    ``sets`` is a CSR matrix (users × items; nonzero = member) or an (m, k) id array
+    (−1 blanks, e.g. slates). All pairs are done with one sparse product X·Xᵀ: only
+    pairs sharing an item contribute to the sum, so the cost follows the overlaps,
+    not m².
+    """
+    x = _membership(sets)
+    sizes = np.asarray(x.sum(axis=1)).ravel()
+    if pairs is None:
+        m = x.shape[0]
+        empty = int((sizes == 0).sum())
+        defined = m * (m - 1) // 2 - empty * (empty - 1) // 2
+        if defined == 0:
+            return np.nan, 0
+        used = np.unique(x.indices)
+        if len(used) * m * m <= 4e9:  # few distinct items (or users): one dense BLAS product
+            xd = x[:, used].toarray()  # float64: Jaccard values are ratios of small integers, kept exact
+            j = xd @ xd.T  # intersections, turned into Jaccard in place
+            union = np.add.outer(sizes, sizes)
+            union -= j
+            np.divide(j, union, out=j, where=union > 0)  # both-empty pairs keep 0/… = 0 and are not counted
+            total = (j.sum(dtype=np.float64) - np.trace(j, dtype=np.float64)) / 2
+        else:  # many items: the sparse product, whose size follows the overlaps
+            c = (x @ x.T).tocoo()
+            upper = c.row < c.col
+            inter = c.data[upper]
+            total = (inter / (sizes[c.row[upper]] + sizes[c.col[upper]] - inter)).sum()
+        return float(total / defined), defined
     if len(pairs) == 0:
         return np.nan, 0
     a, b = x[pairs[:, 0]], x[pairs[:, 1]]
     inter = np.asarray(a.multiply(b).sum(axis=1)).ravel()
-    sizes = np.asarray(x.sum(axis=1)).ravel()
     union = sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         j = np.where(union > 0, inter / np.where(union > 0, union, 1), np.nan)
     return mean_defined(j)
+

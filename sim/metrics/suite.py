@@ -41,10 +41,19 @@ class MetricSuite:
         self.prior_clicks = np.zeros(n_items, np.float64)
         self.consumed = sp.csr_matrix((n_users, n_items), dtype=np.int8)
         initial = scenario.world.users.n
-        self.pairs = all_pairs(initial, limit=spec.pair_limit, sample=spec.pair_sample, rng=pair_rng)
+        # all pairs (None) up to pair_limit users, else a fixed sample drawn once per seed:
+        # the same pairs for every recommender of the seed, as Δhom requires
+        self.pairs = None if initial <= spec.pair_limit else all_pairs(
+            initial, limit=spec.pair_limit, sample=spec.pair_sample, rng=pair_rng)
+        self._n_seen = 0
         self._buffer: deque = deque(maxlen=W_PRE)
         self._open: list[tuple] = []
         self.curves: list[tuple] = []
+
+    @property
+    def needs_oracle(self) -> bool:
+        """Whether any selected family needs the oracle slate (the costliest pass)."""
+        return bool(self.families & {"accuracy", "utility", "adaptation"})
 
     @property
     def oracle_depth(self) -> int:
@@ -86,9 +95,10 @@ class MetricSuite:
             counts = self.prior_clicks[: len(available)]
             rec.add(t, "novelty", *mean_defined(novelty(slates, counts)))
         if "homogenisation" in f:
-            rows = self._rows_of(users)
-            pairs = self._pairs_among(rows)
-            rec.add(t, "hom_rec", *jaccard_pairs(np.where(slates >= 0, slates, -1), pairs))
+            if self.pairs is None:  # all pairs of the users served now
+                rec.add(t, "hom_rec", *jaccard_pairs(slates, None))
+            else:
+                rec.add(t, "hom_rec", *jaccard_pairs(slates, self._pairs_among(self._rows_of(users))))
         if "adaptation" in f:
             self._curves(t, users, eu, eu_star, new_events)
         rec.add(t, "active_users", len(users), len(users))
@@ -109,13 +119,19 @@ class MetricSuite:
                 new = sp.csr_matrix((np.ones(len(consumed_users), np.int8), (consumed_users, consumed_items)),
                                     shape=self.consumed.shape)
                 self.consumed = (self.consumed + new).tocsr()
-            present = self._pairs_among(np.arange(self.consumed.shape[0]))
-            self.recorder.add(t, "hom_int", *jaccard_pairs(self.consumed, present))
+            if self.pairs is None:  # all pairs of the users who have arrived so far
+                n = int(users.max(initial=-1)) + 1 if users.size else 0
+                n = max(n, self._n_seen)
+                self._n_seen = n
+                self.recorder.add(t, "hom_int", *jaccard_pairs(self.consumed[:n], None))
+            else:
+                present = self._pairs_among(np.arange(self.consumed.shape[0]))
+                self.recorder.add(t, "hom_int", *jaccard_pairs(self.consumed, present))
 
     # ------------------------------------------------------------------ helpers
     def _rows_of(self, users: np.ndarray) -> np.ndarray:
         """Map user id → row in this iteration's arrays (−1: not active)."""
-        size = max(int(self.pairs.max(initial=0)) + 1, int(users.max(initial=-1)) + 1)
+        size = max(int(self.pairs.max(initial=0)) + 1, int(users.max(initial=-1)) + 1)  # pairs is sampled here
         rows = np.full(size, -1, np.int64)
         rows[users] = np.arange(len(users))
         return rows
