@@ -74,15 +74,13 @@ class DriftProcess:
     def _target_centres(self, ids: np.ndarray, t: int, common: bool) -> np.ndarray:
         """A category centre per user: one shared (common) or each user's own draw.
 
-        A shared target is drawn from the less popular half of the categories
-        (audiences are Zipf-ordered, category 0 the largest): a niche that goes
-        mainstream, which is what makes a common shift a real change of taste.
+        A shared target is the category with the smallest audience (audiences are
+        Zipf-ordered, category 0 the largest): a niche going mainstream — a change of
+        taste away from what the system has learned, which is what the scenario studies.
         """
         k = len(self.centres)
         if common:
-            u = self.stream.uniform(np.array([0]), tick=t, salt=8)[0, 0]
-            niche = k // 2 + min(int(u * (k - k // 2)), k - k // 2 - 1)
-            return np.broadcast_to(self.centres[niche], (len(ids), self.centres.shape[1]))
+            return np.broadcast_to(self.centres[k - 1], (len(ids), self.centres.shape[1]))
         u = self.stream.uniform(ids, tick=t, salt=8)[:, 0]
         return self.centres[np.minimum((u * k).astype(np.int64), k - 1)]
 
