@@ -44,9 +44,8 @@ class PureSVD:
             return self.fit(new, items)
         if len(new):
             self.now_ = max(self.now_, int(new.iteration.max()) + 1)
-            keep_from = self.now_ - max(self.preprocess.window, 1) if self.preprocess.window else -1
-            joined = Interactions(*(np.concatenate([getattr(self.log_, f), getattr(new, f)]) for f in self.log_.__dataclass_fields__))
-            self.log_ = joined.select(joined.iteration >= keep_from)
+            keep_from = self.now_ - self.preprocess.window if self.preprocess.window else -1
+            self.log_ = Interactions.concat([self.log_, new]).since(keep_from)
         self.n_items_ = max(self.n_items_, items.n_items)
         if self.now_ - self.last_fit_ >= self.retrain_every or self.components_ is None:
             self._refit()

@@ -85,7 +85,8 @@ class FullPipeline:
         if len(new):
             self.now_ = max(self.now_, int(new.iteration.max()) + 1)
             self._grow_users(int(new.user.max()) + 1)
-        self.buffer_ = _concat(self.buffer_, new, keep_from=self.now_ - max(cfg.preprocess.window, 1))
+        window = cfg.preprocess.window
+        self.buffer_ = Interactions.concat([self.buffer_, new]).since(self.now_ - window if window else -1)
         self.n_items_ = max(self.n_items_, items.n_items)
         retrained = False
         if self.model_ is None:
@@ -242,12 +243,6 @@ class FullPipeline:
         self.labels_ = np.concatenate([self.labels_, np.full(extra, -1, np.int64)])
         self.n_users_ = n
 
-
-def _concat(a: Interactions, b: Interactions, keep_from: int) -> Interactions:
-    if len(b) == 0:
-        return a.select(a.iteration >= keep_from)
-    joined = Interactions(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in a.__dataclass_fields__))
-    return joined.select(joined.iteration >= keep_from)
 
 
 def with_strategy(config: PipelineConfig, strategy: Strategy) -> PipelineConfig:

@@ -71,6 +71,18 @@ class Interactions:
             )
         return cls(*(np.concatenate(col) for col in zip(*parts)))
 
+    @classmethod
+    def concat(cls, parts: "list[Interactions]") -> "Interactions":
+        """Rows of several slices, in order."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
+
+    def since(self, iteration: int) -> "Interactions":
+        """Rows of iterations ``>= iteration``."""
+        return self.select(self.iteration >= iteration)
+
     def clicks(self) -> "Interactions":
         return self.select(self.clicked)
 

@@ -194,3 +194,17 @@ def test_on_abrupt_shift_retraining_recovers_better_than_never():
     m = res.metrics[(res.metrics.metric == "eur") & (res.metrics.iteration >= onset + 5)]
     per_seed = m.groupby(["recommender", "seed"])["value"].mean().unstack("recommender")
     assert (per_seed["full"] - per_seed["full-never"] > 0.02).all(), per_seed
+
+
+def test_window_zero_keeps_all_history_and_a_window_forgets():
+    from sim.catalog import ItemInfo
+
+    info = ItemInfo(6, np.ones(6, bool), np.zeros(6, np.int32), np.zeros((6, 0)))
+    keep_all = small_pipeline(0, preprocess=PreprocessConfig(window=0), min_train_iterations=100)
+    windowed = small_pipeline(0, preprocess=PreprocessConfig(window=2), min_train_iterations=100)
+    for rec in (keep_all, windowed):
+        rec.fit(Interactions.empty(), info)
+        for t in range(5):
+            rec.partial_fit(log_of([(t, 0, t, 1)]), info)
+    assert sorted(set(keep_all.buffer_.iteration.tolist())) == [0, 1, 2, 3, 4]
+    assert sorted(set(windowed.buffer_.iteration.tolist())) == [3, 4]
