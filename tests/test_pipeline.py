@@ -139,7 +139,8 @@ def test_cosine_ranking_equals_brute_force_and_respects_exclusions(seed, k, n):
 
 # -- the whole pipeline ----------------------------------------------------------
 def small_pipeline(rs, **changes):
-    cfg = PipelineConfig(encoder=SMALL_ENCODER, n_patterns=3, min_train_iterations=2, retrain_every=2, **changes)
+    settings = {"encoder": SMALL_ENCODER, "n_patterns": 3, "min_train_iterations": 2, "retrain_every": 2} | changes
+    cfg = PipelineConfig(**settings)
     return FullPipeline(cfg, random_state=rs)
 
 
