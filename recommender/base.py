@@ -84,12 +84,16 @@ class Exclusions:
             out |= hit.reshape(items.shape)
         return out
 
-    def n_eligible(self) -> np.ndarray:
-        """Eligible items per row."""
+    def n_eligible(self, rows: int) -> np.ndarray:
+        """Eligible items for each of ``rows`` users (own exclusions of unavailable items
+        are not counted twice)."""
         base = int((~self.unavailable).sum())
         if self.per_user is None:
-            return np.full(0, base)
-        return base - np.diff(self.per_user.indptr)
+            return np.full(rows, base)
+        p = self.per_user
+        row_of = np.repeat(np.arange(p.shape[0]), np.diff(p.indptr))
+        own = np.bincount(row_of, weights=~self.unavailable[p.indices], minlength=p.shape[0])
+        return base - own.astype(np.int64)
 
     def subset(self, rows: np.ndarray | slice) -> "Exclusions":
         return Exclusions(self.unavailable, None if self.per_user is None else self.per_user[rows])

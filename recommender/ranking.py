@@ -29,10 +29,10 @@ def cosine_top_k(users: np.ndarray, items_normalised: np.ndarray, k: int, exclud
     """
     m, n = len(users), items_normalised.shape[0]
     u = l2_normalise(users)
-    eligible = np.asarray(exclude.n_eligible() if exclude.per_user is not None else [int((~exclude.unavailable[:n]).sum())])
+    eligible = exclude.n_eligible(m)
     if m and eligible.min() < k:
-        row = int(np.argmin(eligible)) if eligible.size > 1 else 0
-        raise RecommenderError(f"only {int(eligible.min())} items can be recommended to row {row}, {k} requested")
+        row = int(np.argmin(eligible))
+        raise RecommenderError(f"only {int(eligible[row])} items can be recommended to row {row}, {k} requested")
     out = np.empty((m, k), np.int64)
     penalty = exclude.item_penalty(n)[:n]
     buf = np.empty((min(chunk, max(m, 1)), n), np.float32)

@@ -57,3 +57,12 @@ def test_on_stable_random_is_clearly_below_popularity_and_oracle_over_seeds():
     gap = per_seed["popularity"] - per_seed["random"]
     assert (gap > 0.03).all() and gap.mean() > 0.15, per_seed
     assert (per_seed["oracle"] - per_seed["popularity"] > 0.1).all(), per_seed
+
+
+def test_eligible_counts_do_not_count_an_expired_consumed_item_twice():
+    import scipy.sparse as sp
+
+    unavailable = np.array([True, False, False, False, True])
+    consumed = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0]]))  # item 0 is both consumed and gone
+    assert Exclusions(unavailable, consumed).n_eligible(2).tolist() == [2, 3]
+    assert Exclusions(unavailable).n_eligible(2).tolist() == [3, 3]
