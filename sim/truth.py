@@ -71,10 +71,14 @@ class TrueState:
             scores += bias
             exclude.mask_rows(scores, sl)
             items[sl] = top_k(scores, k)
-            if with_mean:
+            if with_mean:  # μ = σ((a − u0)/T) = ½(1 + tanh((a − u0)/2T)), in place on the spent buffer
                 eligible = np.isfinite(scores).sum(axis=1)
-                mu = self.utility_from_affinity(scores)  # −inf → 0
-                mean_mu[sl] = mu.sum(axis=1, dtype=np.float64) / np.maximum(eligible, 1)
+                scores -= self.no_click_utility
+                scores *= 0.5 / self.temperature
+                np.tanh(scores, out=scores)  # −inf → −1, i.e. μ = 0
+                # excluded entries contributed tanh = −1 each: add them back to sum over eligible only
+                tanh_eligible = scores.sum(axis=1, dtype=np.float64) + (scores.shape[1] - eligible)
+                mean_mu[sl] = np.where(eligible > 0, 0.5 * (1.0 + tanh_eligible / np.maximum(eligible, 1)), 0.0)
         if with_mean:
             return items, self.utility(users, items), mean_mu
         return items, self.utility(users, items)

@@ -87,3 +87,19 @@ def test_users_are_mesa_agents_viewing_the_arrays():
     agent = w.users[5]
     np.testing.assert_array_equal(agent.interests, w.population.theta[5])
     assert w.datacollector.get_model_vars_dataframe().shape[0] == 3
+
+
+def test_oracle_pass_mean_utility_equals_the_plain_definition():
+    """gap_closed's random-slate expectation: mean μ over each user's eligible items."""
+    from recommender.base import Exclusions
+    from sim.truth import TrueState, sigmoid
+
+    rng = np.random.default_rng(0)
+    ts = TrueState(rng.normal(size=(50, 8)).astype(np.float32), rng.normal(size=(300, 8)).astype(np.float32) / 3,
+                   rng.normal(size=300).astype(np.float32) * 0.2, 0.1, 0.5, chunk_size=16)
+    unavailable = rng.random(300) < 0.3
+    items, mu, mean = ts.oracle(np.arange(50), 10, Exclusions(unavailable), with_mean=True)
+    a = ts.user_vectors.astype(np.float64) @ ts.item_vectors.T.astype(np.float64) + ts.item_quality
+    np.testing.assert_allclose(mean, sigmoid((a[:, ~unavailable] - 0.5) / 0.1).mean(axis=1), atol=1e-6)
+    best = np.argsort(-np.where(unavailable, -np.inf, a), axis=1, kind="stable")[:, :10]
+    np.testing.assert_array_equal(items, best)
