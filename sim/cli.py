@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--iterations", type=int, default=None, help="override the scenario's iterations")
     r.add_argument("--out", default=None, help="output folder (default: runs/<scenario>)")
     r.add_argument("--quiet", action="store_true", help="no progress display")
+    r.add_argument("--no-memory-check", action="store_true", help="run even if the estimated peak memory exceeds what is available")
 
     v = sub.add_parser("validate", help="check a scenario file without running it")
     v.add_argument("scenario", nargs="+")
@@ -88,6 +89,10 @@ def _run(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in available()]
     if not names or unknown:
         raise BadInput(f"unknown recommender(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(available())}")
+    if not args.no_memory_check:
+        from sim.resources import check_fits
+
+        check_fits(scenario, names, source=str(args.scenario))
     out = Path(args.out or f"runs/{scenario.name}")
     seeds = seed_list(args.seeds, args.first_seed)
     hook, close = _progress(scenario, seeds, names, quiet=args.quiet)
@@ -153,10 +158,14 @@ def _summarize(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from sim.resources import check_fits
+
     for path in args.scenario:
         sc = load_scenario(path)
+        est = check_fits(sc, ["random"], source=str(path))
         print(f"{path}: ok ({sc.name} v{sc.version}: {sc.world.users.n} users, {sc.world.items.n} items, "
-              f"{sc.iterations} iterations, drift: {', '.join(d.type for d in sc.drift) or 'none'})")
+              f"{sc.iterations} iterations, drift: {', '.join(d.type for d in sc.drift) or 'none'}; "
+              f"estimated peak {est['total'] / 2**30:.2f} GiB without the full pipeline)")
     return EXIT_OK
 
 

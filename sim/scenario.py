@@ -338,7 +338,11 @@ def _min_alive_items(items: ItemsSpec) -> int:
 
 # ----------------------------------------------------------------------------- loading
 def _suggest(name: str, allowed: list[str]) -> str:
+    """A did-you-mean hint: a close spelling, or a longer/shorter form of a key."""
     match = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    if not match:
+        low = name.lower()
+        match = [a for a in allowed if len(a) >= 3 and (low.startswith(a) or a.startswith(low))][:1]
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
