@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from recommender.registry import available
-    from sim.runner import run, seed_list, write_run
+    from sim.runner import RunFailed, run, seed_list, write_run
 
     scenario = load_scenario(args.scenario)
     if args.iterations is not None:
@@ -96,11 +96,19 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{scenario.name}")
     seeds = seed_list(args.seeds, args.first_seed)
     hook, close = _progress(scenario, seeds, names, quiet=args.quiet)
+    command = "recdrift " + shlex.join(sys.argv[1:] if sys.argv[0].endswith("recdrift") else [])
     try:
         result = run(scenario, seeds, names, progress=hook)
+    except RunFailed as failed:
+        close()
+        write_run(failed.result, out, command=command)
+        if args.debug:
+            raise
+        print(f"recdrift: error: {failed} (results so far saved in {out}, manifest status 'failed')", file=sys.stderr)
+        return EXIT_ERROR
     finally:
         close()
-    write_run(result, out, command="recdrift " + shlex.join(sys.argv[1:] if sys.argv[0].endswith("recdrift") else []))
+    write_run(result, out, command=command)
     _print_summary(result)
     print(f"wrote {out / 'metrics.parquet'} and {out / 'manifest.json'} ({result.seconds:.1f} s)")
     return EXIT_OK

@@ -34,6 +34,14 @@ FORMAT_VERSION = 1
 ProgressHook = Callable[[str, int, int, float, World], None]
 
 
+class RunFailed(RuntimeError):
+    """A run that stopped early; ``result`` holds everything computed until then."""
+
+    def __init__(self, message: str, result: "RunResult"):
+        super().__init__(message)
+        self.result = result
+
+
 @dataclass
 class RunResult:
     """Everything one ``run`` produced, as tidy tables."""
@@ -50,6 +58,7 @@ class RunResult:
     started: str = ""
     finished: str = ""
     seconds: float = 0.0
+    status: str = "complete"
     extra: dict = field(default_factory=dict)
 
 
@@ -71,14 +80,21 @@ def simulate(
     rec = make_recommender(recommender, scenario, seeds)
     world = World(scenario, seed, rec, name=recommender)
     n = scenario.iterations if iterations is None else iterations
+    error: Exception | None = None
     for t in range(n):
         start = time.perf_counter()
-        world.step()
+        try:
+            world.step()
+        except Exception as exc:  # noqa: BLE001 - keep what was computed, then report
+            error = exc
+            break
         seconds = time.perf_counter() - start
         world.timings.add(t, "step_seconds", seconds, 1)
         if progress is not None:
             progress(recommender, seed, t, seconds, world)
     metrics, timings = world.metrics.frame(), world.timings.frame()
+    if error is not None:  # rows of the failed iteration are incomplete: drop them
+        metrics = metrics[metrics["iteration"] < world.iteration].reset_index(drop=True)
     for frame in (metrics, timings):
         frame.insert(0, "seed", seed)
         frame.insert(0, "recommender", recommender)
@@ -91,7 +107,15 @@ def simulate(
     curves.insert(0, "seed", seed)
     curves.insert(0, "recommender", recommender)
     curves.insert(0, "scenario", scenario.name)
+    if error is not None:
+        raise _Partial(error, world.iteration, (metrics, events, wvars, timings, curves)) from error
     return metrics, events, wvars, timings, curves
+
+
+class _Partial(Exception):
+    def __init__(self, error: Exception, iteration: int, frames: tuple):
+        super().__init__(str(error))
+        self.error, self.iteration, self.frames = error, iteration, frames
 
 
 def events_frame(world: World, scenario: str, seed: int) -> pd.DataFrame:
@@ -126,19 +150,31 @@ def run(
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     metrics, events, world, timings, curves = [], [], [], [], []
+    failure: _Partial | None = None
+    where = ""
     for seed in seeds:
         for name in recommenders:
-            m, e, w, tm, c = simulate(scenario, seed, name, progress=progress)
+            try:
+                m, e, w, tm, c = simulate(scenario, seed, name, progress=progress)
+            except _Partial as partial:
+                failure, (m, e, w, tm, c) = partial, partial.frames
+                where = f"{name}, seed {seed}, iteration {partial.iteration}"
             metrics.append(m)
             world.append(w)
             timings.append(tm)
             curves.append(c)
-            if name == recommenders[0]:
+            if name == recommenders[0] or failure is not None:
                 events.append(e)  # exogenous events are the same for every recommender
+            if failure is not None:
+                break
+        if failure is not None:
+            break
+    if failure is not None:
+        events = events[:1]
     metrics_df = pd.concat(metrics, ignore_index=True)[METRIC_COLUMNS]
     metrics_df = pd.concat([metrics_df, homogenisation_vs_oracle(metrics_df)], ignore_index=True)
     curves_df = pd.concat(curves, ignore_index=True)
-    return RunResult(
+    result = RunResult(
         scenario=scenario,
         seeds=list(seeds),
         recommenders=list(recommenders),
@@ -152,7 +188,11 @@ def run(
         started=started.isoformat(),
         finished=datetime.now(timezone.utc).isoformat(),
         seconds=time.perf_counter() - t0,
+        status="complete" if failure is None else f"failed at {where}: {failure.error}",
     )
+    if failure is not None:
+        raise RunFailed(f"run stopped at {where}: {failure.error}", result) from failure.error
+    return result
 
 
 def write_run(result: RunResult, out: str | Path, *, command: str | None = None) -> Path:
@@ -182,6 +222,7 @@ def manifest(result: RunResult, command: str | None = None) -> dict:
         "started": result.started,
         "finished": result.finished,
         "seconds": round(result.seconds, 3),
+        "status": result.status,
         "command": command if command is not None else " ".join(sys.argv),
         "versions": _versions(),
         "files": {

@@ -45,3 +45,35 @@ def test_list_and_validate(capsys):
     out = capsys.readouterr().out
     assert "abrupt_shift" in out and "oracle" in out
     assert main(["validate", "scenarios/stable.toml"]) == 0
+
+
+def test_a_plugged_in_recommender_with_bad_slates_stops_the_run_cleanly(tmp_path, capsys):
+    """The harness names the recommender and the first offending user, and keeps what was computed."""
+    import numpy as np
+
+    from recommender.baselines import PopularityRecommender
+    from recommender.registry import _FACTORIES, register
+
+    class Sloppy(PopularityRecommender):
+        def recommend(self, user_ids, k, *, exclude):
+            slates = super().recommend(user_ids, k, exclude=exclude)
+            if self.counts_ and self.counts_[-1][0] >= 2:  # from iteration 3 on: a duplicate
+                slates[1, 1] = slates[1, 0]
+            return slates
+
+    register("sloppy", lambda sc, rs: Sloppy(5, rs), "test double")
+    try:
+        sc = tmp_path / "mini.toml"
+        sc.write_text('name = "mini"\niterations = 6\n[world.users]\nn = 40\n[world.items]\nn = 60\n')
+        out = tmp_path / "run"
+        code = main(["run", str(sc), "--recommenders", "random,sloppy", "--seeds", "1", "--out", str(out), "--quiet"])
+        assert code == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "'sloppy'" in err[0] and "user 1" in err[0] and "iteration 3" in err[0], err
+        m = pd.read_parquet(out / "metrics.parquet")
+        assert set(m[m.recommender == "random"].iteration) == set(range(6))  # finished before the failure
+        assert set(m[m.recommender == "sloppy"].iteration) == {0, 1, 2}  # complete iterations only
+        man = json.loads((out / "manifest.json").read_text())
+        assert man["status"].startswith("failed at sloppy, seed 0, iteration 3")
+    finally:
+        _FACTORIES.pop("sloppy", None)
