@@ -161,3 +161,19 @@ def top_k_shared(scores: np.ndarray, k: int, exclude: Exclusions, rows: int) -> 
     if (keep.sum(axis=1) < k).any():
         raise RecommenderError("a user has fewer than k eligible items")
     return cand[keep].reshape(rows, k).astype(np.int64)
+
+
+def generator_state(rng: np.random.Generator) -> np.ndarray:
+    """A numpy Generator's exact state as a uint8 array of JSON (checkpoints hold no pickle)."""
+    import json
+
+    return np.frombuffer(json.dumps(rng.bit_generator.state).encode(), np.uint8)
+
+
+def restore_generator(blob: np.ndarray) -> np.random.Generator:
+    import json
+
+    state = json.loads(bytes(np.asarray(blob, np.uint8)).decode())
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)

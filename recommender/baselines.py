@@ -13,7 +13,7 @@ from collections import deque
 
 import numpy as np
 
-from recommender.base import Exclusions, RecommenderError, top_k_shared
+from recommender.base import Exclusions, RecommenderError, generator_state, restore_generator, top_k_shared
 from sim.catalog import ItemInfo
 from sim.log import Interactions
 
@@ -32,6 +32,13 @@ class RandomRecommender:
         if not hasattr(self, "rng_"):
             return self.fit(new, items)
         return self
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Learned state as arrays (for checkpoints; no pickle)."""
+        return {"rng": generator_state(self.rng_)}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.rng_ = restore_generator(state["rng"])
 
     def recommend(self, user_ids: np.ndarray, k: int, *, exclude: Exclusions) -> np.ndarray:
         m = len(user_ids)
@@ -95,6 +102,19 @@ class PopularityRecommender:
         self._trim()
         return self
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Learned state as arrays (for checkpoints; no pickle)."""
+        out = {"tiebreak": self.tiebreak_, "n_items": np.asarray(self.n_items_), "rng": generator_state(self._tiebreak_rng),
+               "times": np.array([t for t, _ in self.counts_], np.int64)}
+        for i, (_, c) in enumerate(self.counts_):
+            out[f"counts{i}"] = c
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.tiebreak_, self.n_items_ = state["tiebreak"], int(state["n_items"])
+        self._tiebreak_rng = restore_generator(state["rng"])
+        self.counts_ = deque((int(t), state[f"counts{i}"]) for i, t in enumerate(state["times"]))
+
     def _add(self, t: int, items: np.ndarray) -> None:
         self.counts_.append((t, np.bincount(items, minlength=self.n_items_)))
 
@@ -128,6 +148,12 @@ class OracleRecommender:
 
     def attach_world(self, world) -> None:
         self.world_ = world
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        pass
 
     def fit(self, log: Interactions, items: ItemInfo) -> "OracleRecommender":
         return self

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from sim.checkpoint import CheckpointError
 from sim.scenario import ScenarioError, load_scenario
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
@@ -34,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--iterations", type=int, default=None, help="override the scenario's iterations")
     r.add_argument("--out", default=None, help="output folder (default: runs/<scenario>)")
     r.add_argument("--quiet", action="store_true", help="no progress display")
+    r.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="save each world every N iterations so a killed run can resume (0 = off)")
+    r.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue an interrupted run in DIR: finished cells are kept, others resume from checkpoints")
     r.add_argument("--no-memory-check", action="store_true", help="run even if the estimated peak memory exceeds what is available")
 
     v = sub.add_parser("validate", help="check a scenario file without running it")
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return {"run": _run, "validate": _validate, "list": _list, "summarize": _summarize}[args.command](args)
-    except (ScenarioError, BadInput) as exc:
+    except (ScenarioError, BadInput, CheckpointError) as exc:
         if args.debug:
             raise
         print(f"recdrift: error: {exc}", file=sys.stderr)
@@ -93,12 +98,15 @@ def _run(args: argparse.Namespace) -> int:
         from sim.resources import check_fits
 
         check_fits(scenario, names, source=str(args.scenario))
-    out = Path(args.out or f"runs/{scenario.name}")
+    out = Path(args.resume or args.out or f"runs/{scenario.name}")
+    if args.checkpoint_every < 0:
+        raise BadInput(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    _check_run_dir(out, scenario, resume=args.resume is not None)
     seeds = seed_list(args.seeds, args.first_seed)
     hook, close = _progress(scenario, seeds, names, quiet=args.quiet)
     command = "recdrift " + shlex.join(sys.argv[1:] if sys.argv[0].endswith("recdrift") else [])
     try:
-        result = run(scenario, seeds, names, progress=hook)
+        result = run(scenario, seeds, names, progress=hook, out=out, checkpoint_every=args.checkpoint_every)
     except RunFailed as failed:
         close()
         write_run(failed.result, out, command=command)
@@ -112,6 +120,30 @@ def _run(args: argparse.Namespace) -> int:
     _print_summary(result)
     print(f"wrote {out / 'metrics.parquet'} and {out / 'manifest.json'} ({result.seconds:.1f} s)")
     return EXIT_OK
+
+
+def _check_run_dir(out: Path, scenario, *, resume: bool) -> None:
+    """Record which scenario a run folder belongs to; refuse to mix scenarios in one."""
+    from sim.checkpoint import FORMAT_VERSION
+    from sim.io import write_json
+
+    tag = out / "run.json"
+    if tag.exists():
+        try:
+            import json
+
+            known = json.loads(tag.read_text())
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"{tag}: unreadable ({exc})") from None
+        if known.get("scenario_hash") != scenario.digest() or known.get("format_version") != FORMAT_VERSION:
+            raise BadInput(f"{out} holds a run of another scenario or format (hash {known.get('scenario_hash')}, "
+                           f"this scenario {scenario.digest()}); use another --out")
+    elif resume:
+        raise BadInput(f"--resume {out}: no interrupted run there (no run.json)")
+    if not resume and (out / "cells").exists() and not tag.exists():
+        raise BadInput(f"{out} holds results of an unknown run; use another --out")
+    if not tag.exists():
+        write_json({"scenario_hash": scenario.digest(), "format_version": FORMAT_VERSION}, tag)
 
 
 def _progress(scenario, seeds, names, quiet: bool):

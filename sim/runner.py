@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from recommender.registry import make_recommender
+from sim.checkpoint import load_checkpoint, save_checkpoint, supports_checkpoints
 from sim.io import write_json, write_parquet
 from sim.metrics.events import adaptation_table, homogenisation_vs_oracle
 from sim.metrics.suite import CURVE_COLUMNS
@@ -69,19 +70,28 @@ def simulate(
     *,
     iterations: int | None = None,
     progress: ProgressHook | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Run one recommender on the world of one seed.
 
     Returns ``(metrics, drift events, world scalars, timings, event curves)`` as DataFrames;
     everything but the timings is a pure function of (scenario, seed, recommender).
+    With ``checkpoint`` and ``checkpoint_every``, the world is saved there every N
+    iterations and, if the file exists, resumed from it (recommenders that expose
+    ``state()``; others start the cell over, which gives the same result).
     """
     seeds = RunSeeds.from_seed(seed)
     _seed_frameworks(seeds)
     rec = make_recommender(recommender, scenario, seeds)
     world = World(scenario, seed, rec, name=recommender)
     n = scenario.iterations if iterations is None else iterations
+    can_checkpoint = checkpoint is not None and checkpoint_every > 0 and supports_checkpoints(rec)
+    first = 0
+    if can_checkpoint and checkpoint.exists():
+        first = load_checkpoint(checkpoint, world, scenario.digest())
     error: Exception | None = None
-    for t in range(n):
+    for t in range(first, n):
         start = time.perf_counter()
         try:
             world.step()
@@ -90,6 +100,8 @@ def simulate(
             break
         seconds = time.perf_counter() - start
         world.timings.add(t, "step_seconds", seconds, 1)
+        if can_checkpoint and (t + 1) % checkpoint_every == 0 and t + 1 < n:
+            save_checkpoint(checkpoint, world, scenario.digest())
         if progress is not None:
             progress(recommender, seed, t, seconds, world)
     metrics, timings = world.metrics.frame(), world.timings.frame()
@@ -139,23 +151,60 @@ def events_frame(world: World, scenario: str, seed: int) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
 
+CELL_FILES = ("metrics", "events", "world", "timings", "curves")
+
+
+def _cell_dir(out: Path, name: str, seed: int) -> Path:
+    return out / "cells" / f"{name}__seed{seed}"
+
+
+def _load_cell(path: Path):
+    return tuple(pd.read_parquet(path / f"{f}.parquet") for f in CELL_FILES)
+
+
+def _save_cell(path: Path, frames) -> None:
+    """Each frame atomically, then the ``done`` marker: a cell without it is incomplete."""
+    for f, frame in zip(CELL_FILES, frames):
+        write_parquet(frame, path / f"{f}.parquet")
+    write_json({"complete": True}, path / "done.json")
+
+
 def run(
     scenario: Scenario,
     seeds: Sequence[int],
     recommenders: Sequence[str],
     *,
     progress: ProgressHook | None = None,
+    out: str | Path | None = None,
+    checkpoint_every: int = 0,
 ) -> RunResult:
-    """Every recommender × seed on the scenario. Worlds of one seed are shared (CRN)."""
+    """Every recommender × seed on the scenario. Worlds of one seed are shared (CRN).
+
+    With ``out``, each finished (recommender, seed) cell is stored under
+    ``out/cells/`` and cells already there are reused — so rerunning into the same
+    folder resumes an interrupted run; with ``checkpoint_every`` unfinished cells
+    also continue from their last checkpoint in ``out/checkpoints/``.
+    """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     metrics, events, world, timings, curves = [], [], [], [], []
     failure: _Partial | None = None
     where = ""
+    out = Path(out) if out is not None else None
     for seed in seeds:
         for name in recommenders:
+            cell = _cell_dir(out, name, seed) if out is not None else None
             try:
-                m, e, w, tm, c = simulate(scenario, seed, name, progress=progress)
+                if cell is not None and (cell / "done.json").exists():
+                    m, e, w, tm, c = _load_cell(cell)
+                else:
+                    ckpt = out / "checkpoints" / f"{name}__seed{seed}.npz" if out is not None else None
+                    m, e, w, tm, c = simulate(scenario, seed, name, progress=progress, checkpoint=ckpt,
+                                              checkpoint_every=checkpoint_every)
+                    if cell is not None:
+                        _save_cell(cell, (m, e, w, tm, c))
+                        if ckpt is not None:
+                            ckpt.unlink(missing_ok=True)
             except _Partial as partial:
                 failure, (m, e, w, tm, c) = partial, partial.frames
                 where = f"{name}, seed {seed}, iteration {partial.iteration}"

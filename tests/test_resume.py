@@ -1,0 +1,118 @@
+"""Kill a real run with SIGKILL at a random moment, resume it, and get the same results."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from sim.cli import main
+
+SCENARIO = """name = "resume"
+iterations = {iterations}
+[world.users]
+n = {users}
+[world.items]
+n = 300
+[[drift]]
+type = "abrupt"
+onset = 8
+[recommenders.full]
+epochs = 2
+hidden = [16]
+dim = 8
+min_train_iterations = 2
+"""
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in ("recommender", "seed", "iteration", "metric") if c in frame]
+    return frame.sort_values(keys).reset_index(drop=True)
+
+
+def _kill_and_resume(tmp_path, recommenders, *, users, iterations, wait_for, checkpoint_every=2):
+    sc = tmp_path / "resume.toml"
+    sc.write_text(SCENARIO.format(users=users, iterations=iterations))
+    args = ["run", str(sc), "--recommenders", recommenders, "--seeds", "2", "--quiet"]
+    ref = tmp_path / "ref"
+    assert main(args + ["--out", str(ref)]) == 0
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "sim.cli", *args, "--out", str(out),
+                             "--checkpoint-every", str(checkpoint_every)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not wait_for(out) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(np.random.default_rng().uniform(0, 0.5))  # a random moment after that point
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed: make it longer"
+    assert not (out / "manifest.json").exists()
+
+    assert main(args + ["--resume", str(out), "--checkpoint-every", str(checkpoint_every)]) == 0
+    for name in ("metrics", "world", "events", "drift_events"):
+        a, b = pd.read_parquet(ref / f"{name}.parquet"), pd.read_parquet(out / f"{name}.parquet")
+        pd.testing.assert_frame_equal(_sorted(a), _sorted(b), check_exact=True)
+    return out
+
+
+@pytest.mark.slow
+def test_baselines_resume_mid_cell_from_a_checkpoint_with_identical_metrics(tmp_path):
+    def a_checkpoint_exists(out: Path) -> bool:
+        return any((out / "checkpoints").glob("*.npz")) if (out / "checkpoints").exists() else False
+
+    out = _kill_and_resume(tmp_path, "random,popularity,oracle", users=1500, iterations=30,
+                           wait_for=a_checkpoint_exists)
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.slow
+def test_the_full_pipeline_resumes_with_identical_metrics(tmp_path):
+    def first_cell_done(out: Path) -> bool:
+        return any((out / "cells").glob("*/done.json")) if (out / "cells").exists() else False
+
+    _kill_and_resume(tmp_path, "full,popularity", users=300, iterations=16, wait_for=first_cell_done)
+
+
+def test_checkpoints_refuse_other_scenarios_and_tampering(tmp_path):
+    from recommender.baselines import PopularityRecommender
+    from sim.scenario import Scenario
+    from sim.world import World
+
+    sc = Scenario.model_validate({"name": "c", "iterations": 6, "world": {"users": {"n": 30}, "items": {"n": 40}}})
+    w = World(sc, 0, PopularityRecommender(3, 1), "popularity")
+    for _ in range(3):
+        w.step()
+    path = save_checkpoint(tmp_path / "c.npz", w, sc.digest())
+    fresh = World(sc, 0, PopularityRecommender(3, 1), "popularity")
+    assert load_checkpoint(path, fresh, sc.digest()) == 3
+    with pytest.raises(CheckpointError, match="different scenario"):
+        load_checkpoint(path, World(sc, 0, PopularityRecommender(3, 1), "popularity"), "another-hash")
+    truncated = tmp_path / "t.npz"
+    truncated.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match=str(truncated)):
+        load_checkpoint(truncated, World(sc, 0, PopularityRecommender(3, 1), "popularity"), sc.digest())
+    garbage = tmp_path / "g.npz"
+    garbage.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(garbage, World(sc, 0, PopularityRecommender(3, 1), "popularity"), sc.digest())
+
+
+def test_resume_refuses_a_folder_of_another_scenario(tmp_path, capsys):
+    a = tmp_path / "a.toml"
+    a.write_text('name = "a"\niterations = 3\n[world.users]\nn = 20\n[world.items]\nn = 30\n')
+    b = tmp_path / "b.toml"
+    b.write_text('name = "a"\niterations = 4\n[world.users]\nn = 20\n[world.items]\nn = 30\n')
+    out = tmp_path / "out"
+    assert main(["run", str(a), "--recommenders", "random", "--seeds", "1", "--out", str(out), "--quiet"]) == 0
+    assert main(["run", str(b), "--recommenders", "random", "--seeds", "1", "--resume", str(out), "--quiet"]) == 2
+    assert "another scenario" in capsys.readouterr().err
+    assert main(["run", str(a), "--resume", str(tmp_path / "nothing"), "--quiet"]) == 2
