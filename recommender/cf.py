@@ -53,6 +53,22 @@ class PureSVD:
             self._feedback = self._build()
         return self
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Learned state as arrays (for checkpoints; no pickle)."""
+        out = {f"log.{f}": getattr(self.log_, f) for f in self.log_.__dataclass_fields__}
+        out["scalars"] = np.array([self.now_, self.n_items_, self.last_fit_], np.int64)
+        out["tiebreak"] = self.tiebreak_
+        if self.components_ is not None:
+            out["components"] = self.components_
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.log_ = Interactions(*(np.array(state[f"log.{f}"]) for f in Interactions.__dataclass_fields__))
+        self.now_, self.n_items_, self.last_fit_ = (int(x) for x in state["scalars"])
+        self.tiebreak_ = np.array(state["tiebreak"])
+        self.components_ = np.array(state["components"]) if "components" in state else None
+        self._feedback = self._build()
+
     def _tiebreak(self, n: int) -> np.ndarray:
         """A seeded random tie-break per item (never by id), grown as items arrive."""
         if len(self.tiebreak_) < n:

@@ -152,6 +152,26 @@ class DenoisingAutoencoder:
         kernel, bias = self.model.get_layer("items").get_weights()
         return np.ascontiguousarray(np.concatenate([kernel.T, bias[:, None]], axis=1), dtype=np.float32)
 
+    # ------------------------------------------------------------------ training state
+    def training_state(self) -> list[np.ndarray]:
+        """What ``.keras`` files leave out but exact continuation needs: the dropout
+        layers' random-generator states and the optimiser's variables (step count, moments)."""
+        gens = [np.asarray(layer.seed_generator.state) for layer in self.model.layers if hasattr(layer, "seed_generator")]
+        opt = [np.asarray(v) for v in self.model.optimizer.variables] if self.model.optimizer.built else []
+        return [np.asarray([len(gens)]), *gens, *opt]
+
+    def load_training_state(self, arrays: list[np.ndarray]) -> None:
+        n_gens = int(arrays[0][0]) if arrays else 0
+        gens, opt = arrays[1 : 1 + n_gens], arrays[1 + n_gens :]
+        layers = [layer for layer in self.model.layers if hasattr(layer, "seed_generator")]
+        for layer, value in zip(layers, gens):
+            layer.seed_generator.state.assign(value)
+        if opt:
+            if not self.model.optimizer.built:
+                self.model.optimizer.build(self.model.trainable_variables)
+            for var, value in zip(self.model.optimizer.variables, opt):
+                var.assign(value)
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Native ``.keras`` format (no pickle)."""

@@ -134,6 +134,65 @@ class FullPipeline:
         extra = cosine_top_k(self.patterns_.centroids_[second], items, n_div, exclude, extra_mask=mask_placed)
         return np.concatenate([main, extra], axis=1)
 
+    # ------------------------------------------------------------------ checkpoints
+    _ARRAYS = ("user_vecs_", "user_history_", "labels_")
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything learned, as arrays; the Keras model travels as its ``.keras`` bytes."""
+        import tempfile
+        from pathlib import Path
+
+        from recommender.base import generator_state
+
+        out = {name: getattr(self, name) for name in self._ARRAYS}
+        out.update({f"buffer.{f}": getattr(self.buffer_, f) for f in self.buffer_.__dataclass_fields__})
+        out["scalars"] = np.array([self.now_, self.n_items_, self.model_versions_, self.last_train_, self.n_users_,
+                                   np.nan if self._ctr_ref is None else self._ctr_ref], np.float64)
+        out["rng"] = generator_state(self._rng)
+        if self.patterns_ is not None:
+            out["centroids"] = self.patterns_.centroids_
+        if self.model_ is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = self.model_.save(Path(tmp) / "model.keras")
+                out["model.keras"] = np.frombuffer(path.read_bytes(), np.uint8)
+            out["item_vecs"] = self.item_vecs_
+            out["epochs_trained"] = np.asarray(self.model_.epochs_trained)
+            for i, v in enumerate(self.model_.training_state()):
+                out[f"training_state{i}"] = v
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        import tempfile
+        from pathlib import Path
+
+        from recommender.base import restore_generator
+
+        for name in self._ARRAYS:
+            setattr(self, name, np.array(state[name]))
+        self.buffer_ = Interactions(*(np.array(state[f"buffer.{f}"]) for f in Interactions.__dataclass_fields__))
+        now, n_items, versions, last, n_users, ctr = state["scalars"]
+        self.now_, self.n_items_, self.model_versions_ = int(now), int(n_items), int(versions)
+        self.last_train_, self.n_users_ = int(last), int(n_users)
+        self._ctr_ref = None if np.isnan(ctr) else float(ctr)
+        self._rng = restore_generator(state["rng"])
+        self.patterns_ = None
+        if "centroids" in state:
+            self.patterns_ = InterestPatterns(self.config.n_patterns, random_state=self.random_state)
+            self.patterns_.centroids_ = np.array(state["centroids"])
+            self.patterns_.k_ = len(self.patterns_.centroids_)
+        self.model_ = None
+        if "model.keras" in state:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "model.keras"
+                path.write_bytes(bytes(np.asarray(state["model.keras"], np.uint8)))
+                seed = self.random_state + 7919 * (self.model_versions_ - 1)
+                self.model_ = DenoisingAutoencoder.load(path, self.config.encoder, seed)
+            self.model_.epochs_trained = int(state["epochs_trained"])
+            self.model_.load_training_state([state[f"training_state{i}"] for i in range(len(
+                [k for k in state if k.startswith("training_state")]))])
+            self.item_vecs_ = np.array(state["item_vecs"])
+        self.diagnostics_ = {}
+
     def diagnostics(self) -> dict[str, float]:
         """Pattern sizes and churn between patterns, for the harness to record."""
         return dict(self.diagnostics_)

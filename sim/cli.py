@@ -35,8 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--iterations", type=int, default=None, help="override the scenario's iterations")
     r.add_argument("--out", default=None, help="output folder (default: runs/<scenario>)")
     r.add_argument("--quiet", action="store_true", help="no progress display")
-    r.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
-                   help="save each world every N iterations so a killed run can resume (0 = off)")
+    r.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="save each world every N iterations so a killed run can resume "
+                        "(default: the scenario's checkpoint_every; 0 = off)")
     r.add_argument("--resume", metavar="DIR", default=None,
                    help="continue an interrupted run in DIR: finished cells are kept, others resume from checkpoints")
     r.add_argument("--no-memory-check", action="store_true", help="run even if the estimated peak memory exceeds what is available")
@@ -99,14 +100,15 @@ def _run(args: argparse.Namespace) -> int:
 
         check_fits(scenario, names, source=str(args.scenario))
     out = Path(args.resume or args.out or f"runs/{scenario.name}")
-    if args.checkpoint_every < 0:
-        raise BadInput(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    every = scenario.checkpoint_every if args.checkpoint_every is None else args.checkpoint_every
+    if every < 0:
+        raise BadInput(f"--checkpoint-every must be >= 0, got {every}")
     _check_run_dir(out, scenario, resume=args.resume is not None)
     seeds = seed_list(args.seeds, args.first_seed)
     hook, close = _progress(scenario, seeds, names, quiet=args.quiet)
     command = "recdrift " + shlex.join(sys.argv[1:] if sys.argv[0].endswith("recdrift") else [])
     try:
-        result = run(scenario, seeds, names, progress=hook, out=out, checkpoint_every=args.checkpoint_every)
+        result = run(scenario, seeds, names, progress=hook, out=out, checkpoint_every=every)
     except RunFailed as failed:
         close()
         write_run(failed.result, out, command=command)

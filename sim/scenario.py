@@ -253,6 +253,7 @@ class Scenario(_Spec):
     schedule: ScheduleSpec = ScheduleSpec()
     recommenders: RecommendersSpec = RecommendersSpec()
     metrics: MetricsSpec = MetricsSpec()
+    checkpoint_every: Annotated[int, Field(ge=0)] = 0  # save worlds every N iterations (0 = off)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":

@@ -69,7 +69,7 @@ def test_baselines_resume_mid_cell_from_a_checkpoint_with_identical_metrics(tmp_
     def a_checkpoint_exists(out: Path) -> bool:
         return any((out / "checkpoints").glob("*.npz")) if (out / "checkpoints").exists() else False
 
-    out = _kill_and_resume(tmp_path, "random,popularity,oracle", users=1500, iterations=30,
+    out = _kill_and_resume(tmp_path, "random,popularity,oracle,cf", users=1500, iterations=30,
                            wait_for=a_checkpoint_exists)
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
 
@@ -116,3 +116,47 @@ def test_resume_refuses_a_folder_of_another_scenario(tmp_path, capsys):
     assert main(["run", str(b), "--recommenders", "random", "--seeds", "1", "--resume", str(out), "--quiet"]) == 2
     assert "another scenario" in capsys.readouterr().err
     assert main(["run", str(a), "--resume", str(tmp_path / "nothing"), "--quiet"]) == 2
+
+
+@pytest.mark.slow
+def test_the_full_pipeline_checkpoints_mid_cell_and_continues_identically(tmp_path):
+    """In-process: save after iteration 9 (model trained, patterns fitted), restore into a
+    fresh world, continue; compare every metric with an uninterrupted world."""
+    from recommender.registry import make_recommender
+    from sim.random import RunSeeds
+    from sim.scenario import Scenario
+    from sim.world import World
+
+    sc = Scenario.model_validate({"name": "mid", "iterations": 16, "world": {"users": {"n": 200}, "items": {"n": 150}},
+                                  "recommenders": {"full": {"epochs": 2, "hidden": [16], "dim": 8, "retrain_every": 3,
+                                                            "min_train_iterations": 2, "n_patterns": 3}}})
+
+    def world():
+        return World(sc, 2, make_recommender("full", sc, RunSeeds.from_seed(2)), "full")
+
+    ref = world()
+    for _ in range(16):
+        ref.step()
+    first = world()
+    for _ in range(10):
+        first.step()
+    path = save_checkpoint(tmp_path / "full.npz", first, sc.digest())
+    resumed = world()
+    assert load_checkpoint(path, resumed, sc.digest()) == 10
+    for _ in range(6):
+        resumed.step()
+    pd.testing.assert_frame_equal(ref.metrics.frame(), resumed.metrics.frame(), check_exact=True)
+
+
+def test_resuming_from_a_tampered_checkpoint_exits_2_naming_the_file(tmp_path, capsys):
+    sc = tmp_path / "s.toml"
+    sc.write_text('name = "s"\niterations = 6\ncheckpoint_every = 2\n[world.users]\nn = 30\n[world.items]\nn = 40\n')
+    out = tmp_path / "out"
+    assert main(["run", str(sc), "--recommenders", "popularity", "--seeds", "1", "--out", str(out), "--quiet"]) == 0
+    (out / "cells" / "popularity__seed0" / "done.json").unlink()  # as if killed before the cell finished
+    bad = out / "checkpoints" / "popularity__seed0.npz"
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_bytes(b"PK\x03\x04" + os.urandom(64))
+    assert main(["run", str(sc), "--recommenders", "popularity", "--seeds", "1", "--resume", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "Traceback" not in err[0]
