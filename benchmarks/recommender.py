@@ -12,16 +12,10 @@ rank = cosine top-k for every user. Each size runs in its own process.
 
 from __future__ import annotations
 
-import argparse
 import json
-import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-# this file shares its name with the `recommender` package: keep its folder off the path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from _harness import peak_rss_mib, run_child, size_parser  # noqa: E402 - also keeps this folder off sys.path
 
 
 def measure(users: int, items: int, dim: int, k: int, history: int, epochs: int) -> dict:
@@ -63,18 +57,13 @@ def measure(users: int, items: int, dim: int, k: int, history: int, epochs: int)
     return {"users": users, "items": items, "dim": dim, "epochs": rec.model_.epochs_trained - cfg.encoder.warm_epochs,
             "clicks": int(past.clicked.sum()), "fit_s": fit, "warm_s": warm, "fold_in_s": fold, "fold_in_users": len(clicked),
             "rank_s": rank, "cf_fit_s": cf_fit, "cf_rank_s": cf_rank,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mib": peak_rss_mib()}
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--users", type=int, action="append")
-    p.add_argument("--items", type=int, default=10_000)
-    p.add_argument("--dim", type=int, default=32)
-    p.add_argument("--k", type=int, default=10)
+    p = size_parser(__doc__.splitlines()[0])
     p.add_argument("--history", type=int, default=10)
     p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
         print(json.dumps(measure(a.users[0], a.items, a.dim, a.k, a.history, a.epochs)))
@@ -82,9 +71,8 @@ def main() -> None:
     print(f"{'users':>7} {'items':>6} {'d':>3} {'clicks':>8} {'ep':>3} | {'fit s':>7} {'warm s':>7} {'fold-in s':>9} {'rank s':>7} | "
           f"{'cf fit':>7} {'cf rank':>7} | {'peak RSS':>9}")
     for users in a.users or [10_000, 100_000]:
-        cmd = [sys.executable, __file__, "--child", "--users", str(users), "--items", str(a.items), "--dim", str(a.dim),
-               "--k", str(a.k), "--history", str(a.history), "--epochs", str(a.epochs)]
-        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        r = run_child(__file__, ["--users", str(users), "--items", str(a.items), "--dim", str(a.dim), "--k", str(a.k),
+                                 "--history", str(a.history), "--epochs", str(a.epochs)])
         print(f"{r['users']:>7} {r['items']:>6} {r['dim']:>3} {r['clicks']:>8} {r['epochs']:>3} | {r['fit_s']:>7.2f} {r['warm_s']:>7.2f} "
               f"{r['fold_in_s']:>9.2f} {r['rank_s']:>7.2f} | {r['cf_fit_s']:>7.2f} {r['cf_rank_s']:>7.2f} | {r['peak_rss_mib']:>6.0f} MiB",
               flush=True)

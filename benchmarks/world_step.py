@@ -13,16 +13,10 @@ is that configuration's own.
 
 from __future__ import annotations
 
-import argparse
 import json
-import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-# benchmarks/recommender.py shares its name with the `recommender` package: keep this folder off the path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from _harness import peak_rss_mib, run_child, size_parser  # noqa: E402 - also keeps this folder off sys.path
 
 SIZES = [10_000, 100_000]
 ALL = ["accuracy", "utility", "diversity", "homogenisation", "adaptation"]
@@ -65,19 +59,14 @@ def measure(users: int, items: int, dim: int, k: int, iterations: int, families:
         "users": users, "items": items, "dim": dim, "k": k,
         "build_s": build, "step_s": total, "recommend_s": rec, "oracle_s": orc,
         "world_s": total - rec - orc,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--users", type=int, action="append")
-    p.add_argument("--items", type=int, default=10_000)
-    p.add_argument("--dim", type=int, default=32)
-    p.add_argument("--k", type=int, default=10)
+    p = size_parser(__doc__.splitlines()[0])
     p.add_argument("--iterations", type=int, default=5)
     p.add_argument("--families", default=",".join(ALL), help="metric families, comma-separated ('' for none)")
-    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     fams = [f for f in a.families.split(",") if f]
     if a.child:
@@ -88,9 +77,8 @@ def main() -> None:
     for users in a.users or SIZES:
         steps = {}
         for label, chosen in (("none", []), ("selected", fams)):
-            cmd = [sys.executable, __file__, "--child", "--users", str(users), "--items", str(a.items),
-                   "--dim", str(a.dim), "--k", str(a.k), "--iterations", str(a.iterations), "--families", ",".join(chosen)]
-            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            r = run_child(__file__, ["--users", str(users), "--items", str(a.items), "--dim", str(a.dim), "--k", str(a.k),
+                                     "--iterations", str(a.iterations), "--families", ",".join(chosen)])
             steps[label] = r["step_s"]
             print(f"{r['users']:>8} {r['items']:>6} {r['dim']:>3} {r['k']:>3} {label:>8} | {r['step_s']:>7.3f} "
                   f"{r['world_s']:>7.3f} {r['oracle_s']:>7.3f} {r['recommend_s']:>7.3f} | {r['build_s']:>7.2f} "
