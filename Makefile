@@ -14,10 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## demo: build .venv, run the quickstart scenario (full pipeline vs baselines), write results
+## demo: build .venv, run the quickstart scenario (full pipeline vs baselines), write results and the HTML report
 demo: $(STAMP)
 	$(BIN)/recdrift run scenarios/quickstart.toml --recommenders full,cf,popularity,random,oracle --seeds 3 --out $(OUT)
-	@echo "results: $(OUT)/metrics.parquet  manifest: $(OUT)/manifest.json"
+	$(BIN)/recdrift report $(OUT)
+	@echo "report: $(OUT)/report/report.html"
 
 ## test: build .venv and run the whole suite, slow tests included (what CI runs)
 test: $(STAMP)

@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     sm.add_argument("run_dir", nargs="+")
     sm.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
 
+    rp = sub.add_parser("report", help="self-contained HTML (and Markdown) report of a finished run")
+    rp.add_argument("run_dir")
+    rp.add_argument("--out", default=None, help="report folder (default: RUN_DIR/report)")
+    rp.add_argument("--format", default="html,md", help="comma-separated: html, md (default: %(default)s)")
+
     sub.add_parser("list", help="shipped scenarios and available recommenders")
     return p
 
@@ -61,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
     try:
-        return {"run": _run, "validate": _validate, "list": _list, "summarize": _summarize}[args.command](args)
+        return {"run": _run, "validate": _validate, "list": _list, "summarize": _summarize,
+                "report": _report}[args.command](args)
     except (ScenarioError, BadInput, CheckpointError) as exc:
         if args.debug:
             raise
@@ -196,6 +202,21 @@ def _summarize(args: argparse.Namespace) -> int:
             print(summarize_run(run_dir, args.format))
         except FileNotFoundError as exc:
             raise BadInput(str(exc)) from None
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    if not formats or set(formats) - {"html", "md"}:
+        raise BadInput(f"--format takes html and/or md, got {args.format!r}")
+    from reports.build import build_report
+
+    try:
+        written = build_report(args.run_dir, args.out, formats)
+    except FileNotFoundError as exc:
+        raise BadInput(str(exc)) from None
+    for fmt, path in written.items():
+        print(f"{fmt}: {path}")
     return EXIT_OK
 
 

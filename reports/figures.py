@@ -1,0 +1,135 @@
+"""Figures of a run: one function per figure, each taking tidy data and an axis.
+
+The end of the data flow (… → metrics files → **report**). Compute once, draw
+anywhere: ``curve_data`` turns ``metrics.parquet`` rows into per-recommender mean
+curves with pointwise 95 % t-bands across seeds; the ``plot_*`` functions draw
+such data on a given matplotlib axis and return what they plotted, so a notebook
+can reuse a figure and tests can check the plotted arrays against the table.
+Colours come from the Okabe–Ito colour-blind–safe palette, fixed per recommender
+for every figure of a report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+MAX_POINTS = 400  # longer curves are averaged into bins so thousands of iterations stay readable
+
+
+def palette(recommenders: list[str]) -> dict[str, str]:
+    """One colour per recommender, the same in every figure (oracle black, random grey)."""
+    fixed = {"oracle": "#000000", "random": "#999999"}
+    rest = [r for r in recommenders if r not in fixed]
+    colours = {r: OKABE_ITO[i % 7] for i, r in enumerate(rest)}
+    return {r: fixed.get(r, colours.get(r)) for r in recommenders}
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Mean over seeds per iteration, with a pointwise 95 % t-band."""
+
+    iteration: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    n_seeds: int
+
+
+def curve_data(metrics: pd.DataFrame, metric: str) -> dict[str, Curve]:
+    """Per recommender: the metric's seed-mean curve and band (bins past MAX_POINTS)."""
+    m = metrics[metrics["metric"] == metric]
+    out = {}
+    for rec, g in m.groupby("recommender", sort=False):
+        table = g.pivot_table(index="iteration", columns="seed", values="value")
+        it = table.index.to_numpy()
+        vals = table.to_numpy(float)
+        if len(it) > MAX_POINTS:
+            width = int(np.ceil(len(it) / MAX_POINTS))
+            bins = np.arange(len(it)) // width
+            it = pd.Series(it).groupby(bins).mean().to_numpy()
+            vals = pd.DataFrame(vals).groupby(bins).mean().to_numpy()
+        s = vals.shape[1]
+        mean = np.nanmean(vals, axis=1)
+        if s >= 2:
+            half = stats.t.ppf(0.975, s - 1) * np.nanstd(vals, axis=1, ddof=1) / np.sqrt(s)
+        else:
+            half = np.full(len(mean), np.nan)
+        out[str(rec)] = Curve(it, mean, mean - half, mean + half, s)
+    return out
+
+
+def plot_metric_over_time(ax, curves: dict[str, Curve], colours: dict[str, str], *, title: str, ylabel: str,
+                          onsets: list[int] = ()) -> dict[str, Curve]:
+    """Lines per recommender with shaded bands; drift onsets as labelled vertical lines."""
+    for rec, c in curves.items():
+        ax.plot(c.iteration, c.mean, color=colours.get(rec), label=rec, lw=1.6)
+        if c.n_seeds >= 2:
+            ax.fill_between(c.iteration, c.low, c.high, color=colours.get(rec), alpha=0.18, lw=0)
+    for i, t in enumerate(onsets):
+        ax.axvline(t, color="#555555", ls="--", lw=1)
+        ax.annotate(f"drift t={t}", (t, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                    textcoords="offset points", fontsize=8, color="#555555")
+    ax.set_title(title)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    return curves
+
+
+def event_curve_data(curves: pd.DataFrame, event_id: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per recommender: τ and the seed-mean oracle-normalised utility of the affected users."""
+    e = curves[curves["event_id"] == event_id]
+    out = {}
+    for rec, g in e.groupby("recommender", sort=False):
+        q = g.assign(q=g["eu_sum"] / g["eu_oracle_sum"]).pivot_table(index="tau", columns="seed", values="q")
+        out[str(rec)] = (q.index.to_numpy(), q.mean(axis=1).to_numpy())
+    return out
+
+
+def plot_event_aligned(ax, data: dict[str, tuple[np.ndarray, np.ndarray]], colours: dict[str, str],
+                       summary: pd.DataFrame | None, *, title: str):
+    """q̄(τ) per recommender around one drift event, with each recommender's 95 % recovery
+    threshold (0.95 · pre-drift level) and its TTR95 marked."""
+    for rec, (tau, q) in data.items():
+        ax.plot(tau, q, color=colours.get(rec), label=rec, lw=1.6)
+        if summary is not None and rec in summary.index and not np.isnan(summary.loc[rec, "b"]):
+            b = summary.loc[rec, "b"]
+            ax.axhline(0.95 * b, color=colours.get(rec), ls=":", lw=1)
+            ttr = summary.loc[rec, "ttr95"]
+            if not np.isnan(ttr):
+                ax.plot([ttr], [0.95 * b], marker="v", color=colours.get(rec), ms=7)
+    ax.axvline(0, color="#555555", ls="--", lw=1)
+    ax.set_title(title)
+    ax.set_xlabel("τ, iterations since onset (▼ = TTR95, dotted = 95 % of pre-drift level)")
+    ax.set_ylabel("utility / oracle utility, affected users")
+    ax.grid(alpha=0.3)
+    return data
+
+
+def plot_tradeoff(ax, points: pd.DataFrame, colours: dict[str, str], *, x: str, y: str):
+    """One point per recommender with t-interval error bars: ``points`` has columns
+    ``x``, ``x lo``, ``x hi``, ``y``, ``y lo``, ``y hi`` indexed by recommender."""
+    for rec, p in points.iterrows():
+        xerr = np.array([[p[x] - p[f"{x} lo"]], [p[f"{x} hi"] - p[x]]]) if not np.isnan(p[f"{x} lo"]) else None
+        yerr = np.array([[p[y] - p[f"{y} lo"]], [p[f"{y} hi"] - p[y]]]) if not np.isnan(p[f"{y} lo"]) else None
+        ax.errorbar(p[x], p[y], xerr=xerr, yerr=yerr, fmt="o", color=colours.get(rec), label=rec, capsize=3)
+        ax.annotate(rec, (p[x], p[y]), xytext=(5, 5), textcoords="offset points", fontsize=8)
+    ax.set_xlabel(f"{x} (mean after warm-up)")
+    ax.set_ylabel(f"{y} (mean after warm-up)")
+    ax.set_title("Accuracy–diversity trade-off")
+    ax.grid(alpha=0.3)
+    return points
+
+
+def new_axes(width: float = 7.5, height: float = 3.6):
+    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+    return fig, ax
