@@ -19,7 +19,7 @@ pipeline serves the most-clicked items of its window (a cold-start fallback).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -303,6 +303,3 @@ class FullPipeline:
         self.n_users_ = n
 
 
-
-def with_strategy(config: PipelineConfig, strategy: Strategy) -> PipelineConfig:
-    return replace(config, strategy=strategy)

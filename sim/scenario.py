@@ -315,12 +315,6 @@ class Scenario(_Spec):
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-    @property
-    def drift_onsets(self) -> list[int]:
-        return sorted(
-            {getattr(d, "onset", None) or getattr(d, "start", 0) for d in self.drift if d.type in ("abrupt", "directed")}
-        )
-
 
 class _Field(ValueError):
     """A cross-field error that knows which field it is about."""

@@ -80,8 +80,10 @@ class World(mesa.Model):
         keep = sched.retrain_every if sched.mode == "warm" else sched.window
         self.log = InteractionLog(keep=keep)
         shape = (self.population.capacity, self.catalog.capacity)
+        # who has consumed what: one matrix for the no-repeat exclusions and homogenisation
         self.consumed = sp.csr_matrix(shape, dtype=np.int8)
-        self.suite = MetricSuite(scenario, self.population.capacity, self.catalog.capacity, self.catalog.category,
+        self._track_consumed = not w.allow_repeat or "homogenisation" in scenario.metrics.families
+        self.suite = MetricSuite(scenario, self.catalog.capacity, self.catalog.category,
                                  w.items.n_categories, seeds.generator("evaluation"))
         self.metrics = self.suite.recorder
         self.timings = MetricRecorder()  # wall-clock figures: kept apart so metrics stay deterministic
@@ -141,11 +143,11 @@ class World(mesa.Model):
         self.log.append(LogBlock(t, active, slates.astype(np.int32), choices.position, choices.rating))
         clicked = np.flatnonzero(choices.position >= 0)
         users, items = active[clicked], slates[clicked, choices.position[clicked]]
-        self._consume(users, items)
         self.drift.after_clicks(pop, users, cat.vectors[items], t)
         b_users, b_items = self._browse(active, t, truth, available)
-        self.suite.clicks(t, active, slates, choices.position, np.concatenate([users, b_users]),
-                          np.concatenate([items, b_items]))
+        all_users, all_items = np.concatenate([users, b_users]), np.concatenate([items, b_items])
+        self._consume(all_users, all_items)
+        self.suite.clicks(t, active, slates, choices.position, all_items, self.consumed)
         left = pop.update_churn(active, mu.mean(axis=1), t)
         if pop.spec.churn.enabled:
             self.metrics.add(t, "churned", len(left), len(active))
@@ -178,7 +180,6 @@ class World(mesa.Model):
         self.log.append(LogBlock(t, browsing, seen.astype(np.int32), choices.position, choices.rating, organic=True))
         hit = np.flatnonzero(choices.position >= 0)
         users, items = browsing[hit], seen[hit, choices.position[hit]]
-        self._consume(users, items)
         self.drift.after_clicks(self.population, users, self.catalog.vectors[items], t)
         return users, items
 
@@ -226,7 +227,7 @@ class World(mesa.Model):
         return result
 
     def _consume(self, users: np.ndarray, items: np.ndarray) -> None:
-        if self.scenario.world.allow_repeat or users.size == 0:
+        if not self._track_consumed or users.size == 0:
             return
         new = sp.csr_matrix((np.ones(len(users), np.int8), (users, items)), shape=self.consumed.shape)
         self.consumed = (self.consumed + new).tocsr()

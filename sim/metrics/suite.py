@@ -1,8 +1,8 @@
 """The per-iteration metric suite: what the world calls at steps 3 and 4.
 
 Holds the state some metrics need across iterations (cumulative coverage and
-regret, clicks before now for novelty, consumed sets for homogenisation, the fixed
-user pairs of the seed, and the event-aligned utility curves for adaptation) and
+regret, clicks before now for novelty, the fixed user pairs of the seed for
+homogenisation (the consumed sets themselves are the world's), and the event-aligned utility curves for adaptation) and
 writes tidy rows through a :class:`MetricRecorder`. Reads only the log and the
 true state handed to it — never the recommender.
 """
@@ -28,7 +28,7 @@ CURVE_COLUMNS = ["event_id", "kind", "onset", "end", "tau", "eu_sum", "eu_oracle
 class MetricSuite:
     """Computes the scenario's metric families for one (recommender, seed) world."""
 
-    def __init__(self, scenario, n_users: int, n_items: int, categories: np.ndarray, n_categories: int,
+    def __init__(self, scenario, n_items: int, categories: np.ndarray, n_categories: int,
                  pair_rng: np.random.Generator):
         spec = scenario.metrics
         self.k = scenario.k
@@ -39,7 +39,6 @@ class MetricSuite:
         self._coverage = CumulativeCoverage()
         self.cum_regret = 0.0
         self.prior_clicks = np.zeros(n_items, np.float64)
-        self.consumed = sp.csr_matrix((n_users, n_items), dtype=np.int8)
         initial = scenario.world.users.n
         # all pairs (None) up to pair_limit users, else a fixed sample drawn once per seed:
         # the same pairs for every recommender of the seed, as Δhom requires
@@ -105,8 +104,12 @@ class MetricSuite:
 
     # ------------------------------------------------------------------ step 4
     def clicks(self, t: int, users: np.ndarray, slates: np.ndarray, position: np.ndarray,
-               consumed_users: np.ndarray, consumed_items: np.ndarray) -> None:
-        """Click metrics, then the consumption state later metrics need."""
+               consumed_items: np.ndarray, consumed: sp.csr_matrix) -> None:
+        """Click metrics, novelty's click counts, and homogenisation of what was consumed.
+
+        ``consumed_items`` are this iteration's clicks (recommended and organic);
+        ``consumed`` is the world's users × items matrix of everything consumed so far.
+        """
         if "accuracy" in self.families or "utility" in self.families:
             self.recorder.update(t, click_metrics(slates, position))
         if consumed_items.size:
@@ -115,18 +118,14 @@ class MetricSuite:
                 self.prior_clicks = np.concatenate([self.prior_clicks, np.zeros(n - len(self.prior_clicks))])
             np.add.at(self.prior_clicks, consumed_items, 1.0)
         if "homogenisation" in self.families:
-            if consumed_users.size:
-                new = sp.csr_matrix((np.ones(len(consumed_users), np.int8), (consumed_users, consumed_items)),
-                                    shape=self.consumed.shape)
-                self.consumed = (self.consumed + new).tocsr()
             if self.pairs is None:  # all pairs of the users who have arrived so far
                 n = int(users.max(initial=-1)) + 1 if users.size else 0
                 n = max(n, self._n_seen)
                 self._n_seen = n
-                self.recorder.add(t, "hom_int", *jaccard_pairs(self.consumed[:n], None))
+                self.recorder.add(t, "hom_int", *jaccard_pairs(consumed[:n], None))
             else:
-                present = self._pairs_among(np.arange(self.consumed.shape[0]))
-                self.recorder.add(t, "hom_int", *jaccard_pairs(self.consumed, present))
+                present = self._pairs_among(np.arange(consumed.shape[0]))
+                self.recorder.add(t, "hom_int", *jaccard_pairs(consumed, present))
 
     # ------------------------------------------------------------------ helpers
     def _rows_of(self, users: np.ndarray) -> np.ndarray:
@@ -171,10 +170,9 @@ class MetricSuite:
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, np.ndarray]:
         """Everything needed to continue exactly (the recorder's rows travel separately)."""
-        c = self.consumed.tocoo()
         out = {
             "cum_regret": np.asarray(self.cum_regret), "prior_clicks": self.prior_clicks,
-            "consumed_rows": c.row.astype(np.int64), "consumed_cols": c.col.astype(np.int64),
+            "n_seen": np.asarray(self._n_seen),
             "coverage_seen": self._coverage.seen, "coverage_ever": self._coverage.ever_available,
             "open_events": np.array([e.event_id for e, _ in self._open], np.int64),
         }
@@ -190,8 +188,7 @@ class MetricSuite:
     def load_state(self, state: dict[str, np.ndarray], events) -> None:
         self.cum_regret = float(state["cum_regret"])
         self.prior_clicks = state["prior_clicks"].copy()
-        self.consumed = sp.csr_matrix((np.ones(len(state["consumed_rows"]), np.int8),
-                                       (state["consumed_rows"], state["consumed_cols"])), shape=self.consumed.shape)
+        self._n_seen = int(state["n_seen"])
         self._coverage.seen = state["coverage_seen"].copy()
         self._coverage.ever_available = state["coverage_ever"].copy()
         self._buffer.clear()
