@@ -13,6 +13,7 @@ sample.
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 
@@ -66,3 +67,29 @@ class InterestPatterns:
 
     def sizes(self, labels: np.ndarray) -> np.ndarray:
         return np.bincount(labels, minlength=self.k_)
+
+    def align_to(self, previous: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+        """Renumber the patterns so each keeps the id of the previous pattern it shares
+        most users with, and return the users' new labels.
+
+        KMeans numbers clusters arbitrarily on every refit; without this, "pattern 3"
+        would name a different group after each retraining, and every refit would look
+        as if most users had changed pattern. ``previous`` holds the old label of each
+        row of ``embeddings`` (−1: none). Unmatched new patterns take the unused ids.
+        """
+        labels = self.assign(embeddings)
+        had = previous >= 0
+        if not had.any():
+            return labels
+        k_old = int(previous[had].max()) + 1
+        overlap = np.zeros((self.k_, max(k_old, self.k_)), np.int64)
+        np.add.at(overlap, (labels[had], previous[had]), 1)
+        rows, cols = linear_sum_assignment(-overlap)
+        new_id = np.full(self.k_, -1, np.int64)
+        new_id[rows] = cols
+        free = iter(sorted(set(range(self.k_)) - set(new_id[new_id < self.k_].tolist())))
+        for i in np.flatnonzero((new_id < 0) | (new_id >= self.k_)):
+            new_id[i] = next(free)
+        order = np.argsort(new_id)
+        self.centroids_ = self.centroids_[order]
+        return new_id[labels]

@@ -225,7 +225,7 @@ class FullPipeline:
         self.patterns_ = InterestPatterns(cfg.n_patterns, random_state=self.random_state).fit(self.user_vecs_[users])
         old = self.labels_.copy()
         self.labels_[:] = -1
-        self.labels_[users] = self.patterns_.assign(self.user_vecs_[users])
+        self.labels_[users] = self.patterns_.align_to(old[users], self.user_vecs_[users])
         self._record_patterns(old, users)
 
     def _embed(self, rows) -> np.ndarray:

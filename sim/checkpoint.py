@@ -19,7 +19,7 @@ import numpy as np
 
 from sim.io import atomic_write
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: metric suite keeps per-item exposure
 
 
 class CheckpointError(ValueError):

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from recommender.registry import make_recommender
@@ -56,6 +57,7 @@ class RunResult:
     timings: pd.DataFrame
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     adaptation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    exposure: pd.DataFrame = field(default_factory=pd.DataFrame)
     started: str = ""
     finished: str = ""
     seconds: float = 0.0
@@ -72,10 +74,11 @@ def simulate(
     progress: ProgressHook | None = None,
     checkpoint: Path | None = None,
     checkpoint_every: int = 0,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, ...]:
     """Run one recommender on the world of one seed.
 
-    Returns ``(metrics, drift events, world scalars, timings, event curves)`` as DataFrames;
+    Returns ``(metrics, drift events, world scalars, timings, event curves, item exposure)``
+    as DataFrames;
     everything but the timings is a pure function of (scenario, seed, recommender).
     With ``checkpoint`` and ``checkpoint_every``, the world is saved there every N
     iterations and, if the file exists, resumed from it (recommenders that expose
@@ -119,15 +122,28 @@ def simulate(
     curves.insert(0, "seed", seed)
     curves.insert(0, "recommender", recommender)
     curves.insert(0, "scenario", scenario.name)
+    exposure = exposure_frame(world, recommender, seed)
+    frames = (metrics, events, wvars, timings, curves, exposure)
     if error is not None:
-        raise _Partial(error, world.iteration, (metrics, events, wvars, timings, curves)) from error
-    return metrics, events, wvars, timings, curves
+        raise _Partial(error, world.iteration, frames) from error
+    return frames
 
 
 class _Partial(Exception):
     def __init__(self, error: Exception, iteration: int, frames: tuple):
         super().__init__(str(error))
         self.error, self.iteration, self.frames = error, iteration, frames
+
+
+def exposure_frame(world: World, recommender: str, seed: int) -> pd.DataFrame:
+    """Per item available after warm-up: its slate impressions summed over those iterations."""
+    suite = world.suite
+    items = np.flatnonzero(suite.exposure_available)
+    return pd.DataFrame({
+        "recommender": recommender, "seed": seed, "item": items.astype(np.int64),
+        "category": world.catalog.category[items].astype(np.int64),
+        "exposure": suite.exposure_total[items],
+    })
 
 
 def events_frame(world: World, scenario: str, seed: int) -> pd.DataFrame:
@@ -151,7 +167,7 @@ def events_frame(world: World, scenario: str, seed: int) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
 
-CELL_FILES = ("metrics", "events", "world", "timings", "curves")
+CELL_FILES = ("metrics", "events", "world", "timings", "curves", "exposure")
 
 
 def _cell_dir(out: Path, name: str, seed: int) -> Path:
@@ -159,7 +175,8 @@ def _cell_dir(out: Path, name: str, seed: int) -> Path:
 
 
 def _load_cell(path: Path):
-    return tuple(pd.read_parquet(path / f"{f}.parquet") for f in CELL_FILES)
+    return tuple(pd.read_parquet(path / f"{f}.parquet") if (path / f"{f}.parquet").exists() else pd.DataFrame()
+                 for f in CELL_FILES)
 
 
 def _save_cell(path: Path, frames) -> None:
@@ -187,7 +204,7 @@ def run(
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    metrics, events, world, timings, curves = [], [], [], [], []
+    metrics, events, world, timings, curves, exposure = [], [], [], [], [], []
     failure: _Partial | None = None
     where = ""
     out = Path(out) if out is not None else None
@@ -196,22 +213,23 @@ def run(
             cell = _cell_dir(out, name, seed) if out is not None else None
             try:
                 if cell is not None and (cell / "done.json").exists():
-                    m, e, w, tm, c = _load_cell(cell)
+                    m, e, w, tm, c, x = _load_cell(cell)
                 else:
                     ckpt = out / "checkpoints" / f"{name}__seed{seed}.npz" if out is not None else None
-                    m, e, w, tm, c = simulate(scenario, seed, name, progress=progress, checkpoint=ckpt,
+                    m, e, w, tm, c, x = simulate(scenario, seed, name, progress=progress, checkpoint=ckpt,
                                               checkpoint_every=checkpoint_every)
                     if cell is not None:
-                        _save_cell(cell, (m, e, w, tm, c))
+                        _save_cell(cell, (m, e, w, tm, c, x))
                         if ckpt is not None:
                             ckpt.unlink(missing_ok=True)
             except _Partial as partial:
-                failure, (m, e, w, tm, c) = partial, partial.frames
+                failure, (m, e, w, tm, c, x) = partial, partial.frames
                 where = f"{name}, seed {seed}, iteration {partial.iteration}"
             metrics.append(m)
             world.append(w)
             timings.append(tm)
             curves.append(c)
+            exposure.append(x)
             if name == recommenders[0] or failure is not None:
                 events.append(e)  # exogenous events are the same for every recommender
             if failure is not None:
@@ -232,6 +250,7 @@ def run(
         world=pd.concat(world, ignore_index=True),
         timings=pd.concat(timings, ignore_index=True)[METRIC_COLUMNS],
         curves=curves_df,
+        exposure=pd.concat(exposure, ignore_index=True),
         adaptation=adaptation_table(curves_df, scenario.iterations, scenario.name,
                                     bootstrap_seed=RunSeeds.from_seed(seeds[0]).int_seed("evaluation", 1)),
         started=started.isoformat(),
@@ -254,6 +273,7 @@ def write_run(result: RunResult, out: str | Path, *, command: str | None = None)
     write_parquet(result.timings, out / "timings.parquet")
     write_parquet(result.curves, out / "event_curves.parquet")
     write_parquet(result.adaptation, out / "events.parquet")
+    write_parquet(result.exposure, out / "exposure.parquet")
     write_json(manifest(result, command), out / "manifest.json")
     return out
 
@@ -281,6 +301,7 @@ def manifest(result: RunResult, command: str | None = None) -> dict:
             "timings": "timings.parquet",
             "event_curves": "event_curves.parquet",
             "events": "events.parquet",
+            "exposure": "exposure.parquet",
         },
         "oracle_is_greedy": sc.choice.model == "mnl",
         **result.extra,

@@ -105,6 +105,26 @@ def test_kmeans_labels_are_stable_under_a_fixed_seed_and_auto_k_finds_clusters()
     assert auto.k_ == 3
 
 
+@given(st.permutations(range(4)), st.integers(0, 2))
+@settings(max_examples=20, deadline=None)
+def test_a_refit_keeps_pattern_ids_of_the_groups_it_finds_again(perm, extra):
+    """KMeans numbers clusters arbitrarily; after aligning, a group keeps its id, a
+    user moved to another group is the only one that changes, and centroids follow."""
+    rng = np.random.default_rng(3)
+    centres = np.eye(6)[:4] * 5
+    x = np.concatenate([c + rng.normal(size=(40, 6)) * 0.2 for c in centres])
+    truth = np.repeat(np.arange(4), 40)
+    previous = np.asarray(perm)[truth]  # the old numbering: any permutation
+    moved = np.arange(extra) * 40 + 5  # a few users now sit in the next group
+    x[moved] = centres[(truth[moved] + 1) % 4] + 0.01
+    patterns = InterestPatterns(4, random_state=extra).fit(x)
+    labels = patterns.align_to(previous, x)
+    expected = previous.copy()
+    expected[moved] = previous[(truth[moved] + 1) % 4 * 40]
+    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_array_equal(patterns.assign(x), labels)  # the centroids were renumbered too
+
+
 # -- stage 4 -------------------------------------------------------------------
 def brute_force(users, items, k, unavailable, per_user):
     out = []

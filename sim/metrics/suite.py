@@ -37,6 +37,11 @@ class MetricSuite:
         self.recorder = MetricRecorder()
         self.categories, self.n_categories = categories, n_categories
         self._coverage = CumulativeCoverage()
+        self.warmup = spec.warmup
+        # per item, slate impressions summed over the iterations after warm-up (the
+        # exposure Lorenz curve of a report), and whether it was ever available then
+        self.exposure_total = np.zeros(n_items, np.float64)
+        self.exposure_available = np.zeros(n_items, bool)
         self.cum_regret = 0.0
         self.prior_clicks = np.zeros(n_items, np.float64)
         initial = scenario.world.users.n
@@ -85,7 +90,10 @@ class MetricSuite:
             rec.add(t, "ild_emb", *mean_defined(ild_emb(slates, item_vectors)))
             rec.add(t, "ild_cat", *mean_defined(ild_cat(slates, self.categories)))
             rec.add(t, "cat_entropy", *mean_defined(cat_entropy(slates, self.categories, self.n_categories)))
-            x = exposure(slates, len(available))[available]
+            x_all = exposure(slates, len(available))
+            if t >= self.warmup:
+                self._accumulate_exposure(x_all, available)
+            x = x_all[available]
             n_avail = int(available.sum())
             rec.add(t, "gini_exposure", gini(x), n_avail if x.sum() else 0)
             h = entropy_bits(x)
@@ -128,6 +136,15 @@ class MetricSuite:
                 self.recorder.add(t, "hom_int", *jaccard_pairs(consumed, present))
 
     # ------------------------------------------------------------------ helpers
+    def _accumulate_exposure(self, x: np.ndarray, available: np.ndarray) -> None:
+        n = len(x)
+        if n > len(self.exposure_total):
+            grow = n - len(self.exposure_total)
+            self.exposure_total = np.concatenate([self.exposure_total, np.zeros(grow)])
+            self.exposure_available = np.concatenate([self.exposure_available, np.zeros(grow, bool)])
+        self.exposure_total[:n] += x
+        self.exposure_available[:n] |= available
+
     def _rows_of(self, users: np.ndarray) -> np.ndarray:
         """Map user id → row in this iteration's arrays (−1: not active)."""
         size = max(int(self.pairs.max(initial=0)) + 1, int(users.max(initial=-1)) + 1)  # pairs is sampled here
@@ -174,6 +191,7 @@ class MetricSuite:
             "cum_regret": np.asarray(self.cum_regret), "prior_clicks": self.prior_clicks,
             "n_seen": np.asarray(self._n_seen),
             "coverage_seen": self._coverage.seen, "coverage_ever": self._coverage.ever_available,
+            "exposure_total": self.exposure_total, "exposure_available": self.exposure_available,
             "open_events": np.array([e.event_id for e, _ in self._open], np.int64),
         }
         for i, (t, users, eu, eus) in enumerate(self._buffer):
@@ -191,6 +209,8 @@ class MetricSuite:
         self._n_seen = int(state["n_seen"])
         self._coverage.seen = state["coverage_seen"].copy()
         self._coverage.ever_available = state["coverage_ever"].copy()
+        self.exposure_total = state["exposure_total"].copy()
+        self.exposure_available = state["exposure_available"].copy()
         self._buffer.clear()
         i = 0
         while f"buffer{i}.t" in state:
