@@ -1,7 +1,6 @@
 """Behaviour of the adaptation metrics on simulated worlds."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from sim.metrics.stats import sign_flip_p

@@ -49,7 +49,6 @@ def test_list_and_validate(capsys):
 
 def test_a_plugged_in_recommender_with_bad_slates_stops_the_run_cleanly(tmp_path, capsys):
     """The harness names the recommender and the first offending user, and keeps what was computed."""
-    import numpy as np
 
     from recommender.baselines import PopularityRecommender
     from recommender.registry import _FACTORIES, register

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from sim.catalog import category_centres
 from sim.drift import DriftSchedule

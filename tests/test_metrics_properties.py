@@ -7,7 +7,7 @@ from hypothesis.extra import numpy as hnp
 
 from sim.metrics.accuracy import blank_invalid, click_metrics, ndcg_graded, topn_metrics, topn_per_user
 from sim.metrics.adaptation import bootstrap_ttr, summarise_curve
-from sim.metrics.diversity import CumulativeCoverage, entropy_bits, gini, ild_emb, jaccard_pairs, all_pairs
+from sim.metrics.diversity import CumulativeCoverage, gini, ild_emb, jaccard_pairs, all_pairs
 from sim.metrics.utility import utility_metrics
 from sim.truth import position_weights
 

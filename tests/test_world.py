@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.baselines import OracleRecommender, PopularityRecommender, RandomRecommender
+from recommender.baselines import PopularityRecommender, RandomRecommender
 from sim.runner import simulate
 from sim.world import World
 from conftest import tiny
