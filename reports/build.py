@@ -9,16 +9,13 @@ Order: what was run → headline table → figures.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from reports import figures as F
+from reports.page import Figure, legend_outside, render_png, write_page
 from sim.summary import load_run, render_markdown, summarise
 
 #: (figure id, metric id — {k} is the slate length, title, y label)
@@ -30,30 +27,8 @@ OVER_TIME = [
     ("coverage", "coverage_cum", "Cumulative catalogue coverage", "share of items ever shown"),
     ("gini", "gini_exposure", "Exposure concentration", "Gini of exposure (0 = equal)"),
     ("homogenisation", "hom_int", "Homogenisation of consumption", "mean Jaccard of consumed sets"),
-    ("patterns", "rec:pattern_switch_share", "Interest-pattern dynamics (full pipeline)", "share of users changing pattern"),
+    ("patterns", "rec:pattern_switch_share", "Users changing interest pattern at each update", "share of users re-assigned"),
 ]
-
-
-@dataclass
-class Figure:
-    fig_id: str
-    title: str
-    png: bytes
-    data: dict = field(repr=False, default_factory=dict)
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    F.plt.close(fig)
-    return buf.getvalue()
-
-
-def _legend(ax) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
 
 
 def make_figures(run_dir: str | Path) -> tuple[list[Figure], dict]:
@@ -63,7 +38,7 @@ def make_figures(run_dir: str | Path) -> tuple[list[Figure], dict]:
     sc = manifest["scenario"]
     recs = list(manifest["recommenders"])
     colours = F.palette(recs)
-    onsets = sorted({int(d.get("onset", d.get("start", 0))) for d in sc.get("drift", []) if d["type"] in ("abrupt", "directed")})
+    onsets = F.drift_onsets(sc)
     out: list[Figure] = []
     for fig_id, metric, title, ylabel in OVER_TIME:
         metric = metric.format(k=sc["k"])
@@ -72,8 +47,8 @@ def make_figures(run_dir: str | Path) -> tuple[list[Figure], dict]:
             continue
         fig, ax = F.new_axes()
         F.plot_metric_over_time(ax, curves, colours, title=title, ylabel=ylabel, onsets=onsets)
-        _legend(ax)
-        out.append(Figure(fig_id, title, _png(fig), {"metric": metric, "curves": curves}))
+        legend_outside(ax)
+        out.append(Figure(fig_id, title, render_png(fig), {"metric": metric, "curves": curves}))
     curves_path = run_dir / "event_curves.parquet"
     if curves_path.exists() and not events.empty:
         ec = pd.read_parquet(curves_path)
@@ -87,15 +62,33 @@ def make_figures(run_dir: str | Path) -> tuple[list[Figure], dict]:
             fig, ax = F.new_axes()
             title = f"Adaptation after event {event_id} ({kind} at t={onset})"
             F.plot_event_aligned(ax, data, colours, rows[["b", "ttr95"]].astype(float), title=title)
-            _legend(ax)
-            out.append(Figure(f"event{event_id}", title, _png(fig), {"curves": data}))
+            legend_outside(ax)
+            out.append(Figure(f"event{event_id}", title, render_png(fig), {"curves": data}))
     tables = summarise(metrics, events, manifest)
     head = tables["headline"]
     if {"eur mean", "ild_emb mean"} <= set(head.columns):
         pts = head.rename(columns=lambda c: c.replace(" mean", ""))[["eur", "eur lo", "eur hi", "ild_emb", "ild_emb lo", "ild_emb hi"]]
         fig, ax = F.new_axes(6.5, 4.2)
         F.plot_tradeoff(ax, pts.astype(float), colours, x="ild_emb", y="eur")
-        out.append(Figure("tradeoff", "Accuracy–diversity trade-off", _png(fig), {"points": pts}))
+        out.append(Figure("tradeoff", "Accuracy–diversity trade-off", render_png(fig), {"points": pts}))
+    exposure_path = run_dir / "exposure.parquet"
+    if exposure_path.exists():
+        lorenz = F.lorenz_data(pd.read_parquet(exposure_path))
+        if lorenz:
+            fig, ax = F.new_axes(6.5, 4.6)
+            F.plot_lorenz(ax, lorenz, colours)
+            legend_outside(ax)
+            out.append(Figure("lorenz", "Exposure Lorenz curves", render_png(fig), {"curves": lorenz}))
+    with_patterns = [r for r in recs if (metrics["metric"].str.startswith("rec:pattern_share[")
+                                         & (metrics["recommender"] == r)).any()]
+    if with_patterns:
+        rec = "full" if "full" in with_patterns else with_patterns[0]
+        sizes = F.pattern_size_data(metrics, rec)
+        fig, ax = F.new_axes()
+        F.plot_pattern_sizes(ax, sizes, onsets)
+        if sizes.shares.shape[1] <= 16:
+            legend_outside(ax)
+        out.append(Figure("pattern_sizes", f"Interest-pattern sizes ({rec})", render_png(fig), {"sizes": sizes}))
     timings_path = run_dir / "timings.parquet"
     if timings_path.exists():
         t = pd.read_parquet(timings_path)
@@ -104,8 +97,8 @@ def make_figures(run_dir: str | Path) -> tuple[list[Figure], dict]:
         if curves and any(np.nanmax(c.mean) > 0 for c in curves.values()):
             fig, ax = F.new_axes()
             F.plot_metric_over_time(ax, curves, colours, title="Training cost", ylabel="seconds per update", onsets=onsets)
-            _legend(ax)
-            out.append(Figure("training", "Training cost", _png(fig), {"curves": curves}))
+            legend_outside(ax)
+            out.append(Figure("training", "Training cost", render_png(fig), {"curves": curves}))
     return out, {"tables": tables, "manifest": manifest}
 
 
@@ -128,65 +121,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, formats: tu
     """Write ``report.html`` and/or ``report.md`` (with ``figures/*.png``); returns their paths."""
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
     figs, ctx = make_figures(run_dir)
     manifest = ctx["manifest"]
     summary_md = render_markdown(ctx["tables"], manifest)
-    written: dict[str, Path] = {}
-    if "md" in formats:
-        (out / "figures").mkdir(exist_ok=True)
-        lines = [f"# recdrift report: {manifest['scenario']['name']}", "", "## What was run", ""]
-        lines += [f"- **{k}**: {v}" for k, v in _what_was_run(manifest)]
-        lines += ["", "## Headline", "", summary_md, "## Figures", ""]
-        for f in figs:
-            (out / "figures" / f"{f.fig_id}.png").write_bytes(f.png)
-            lines += [f"### {f.title}", "", f"![{f.title}](figures/{f.fig_id}.png)", ""]
-        written["md"] = out / "report.md"
-        written["md"].write_text("\n".join(lines))
-    if "html" in formats:
-        rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in _what_was_run(manifest))
-        body = [f"<h1>recdrift report: {html.escape(manifest['scenario']['name'])}</h1>",
-                "<h2 id='what'>What was run</h2>", f"<table class='kv'>{rows}</table>",
-                "<h2 id='headline'>Headline</h2>", _markdown_tables_to_html(summary_md), "<h2 id='figures'>Figures</h2>"]
-        for f in figs:
-            b64 = base64.b64encode(f.png).decode()
-            body.append(f"<figure id='fig-{f.fig_id}'><img alt='{html.escape(f.title)}' src='data:image/png;base64,{b64}'>"
-                        f"<figcaption>{html.escape(f.title)}</figcaption></figure>")
-        page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>recdrift: "
-                f"{html.escape(manifest['scenario']['name'])}</title><style>{_CSS}</style></head><body>"
-                + "\n".join(body) + "</body></html>")
-        written["html"] = out / "report.html"
-        written["html"].write_text(page)
-    return written
-
-
-def _markdown_tables_to_html(md: str) -> str:
-    """The summary's Markdown (paragraphs and pipe tables) as HTML."""
-    out, table = [], []
-
-    def flush():
-        if table:
-            head, *rows = [r for r in table if not set(r.replace("|", "").strip()) <= {"-"}]
-            cells = lambda r: [c.strip() for c in r.strip().strip("|").split("|")]  # noqa: E731
-            out.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cells(head)) + "</tr></thead><tbody>"
-                       + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r)) + "</tr>" for r in rows)
-                       + "</tbody></table>")
-            table.clear()
-
-    for line in md.splitlines():
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        flush()
-        if line.startswith("## "):
-            out.append(f"<h3>{html.escape(line[3:])}</h3>")
-        elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
-    flush()
-    return "\n".join(out)
-
-
-_CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}
-thead th{background:#f3f3f3}table.kv th{background:#fafafa;width:9em}figure{margin:1.5em 0}img{max-width:100%}
-figcaption{font-size:13px;color:#555}"""
+    return write_page(out, "report", f"recdrift report: {manifest['scenario']['name']}", _what_was_run(manifest),
+                      [("headline", "Headline", summary_md)], figs, formats)

@@ -21,6 +21,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from sim.metrics.diversity import gini  # noqa: E402
+
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 MAX_POINTS = 400  # longer curves are averaged into bins so thousands of iterations stay readable
 
@@ -74,15 +76,31 @@ def plot_metric_over_time(ax, curves: dict[str, Curve], colours: dict[str, str],
         ax.plot(c.iteration, c.mean, color=colours.get(rec), label=rec, lw=1.6)
         if c.n_seeds >= 2:
             ax.fill_between(c.iteration, c.low, c.high, color=colours.get(rec), alpha=0.18, lw=0)
-    for i, t in enumerate(onsets):
-        ax.axvline(t, color="#555555", ls="--", lw=1)
-        ax.annotate(f"drift t={t}", (t, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                    textcoords="offset points", fontsize=8, color="#555555")
+    mark_onsets(ax, onsets)
     ax.set_title(title)
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     return curves
+
+
+def drift_onsets(scenario: dict) -> list[int]:
+    """Iterations where a scenario's abrupt or directed drift starts (the ones worth a line)."""
+    return sorted({int(d.get("onset", d.get("start", 0))) for d in scenario.get("drift", [])
+                   if d["type"] in ("abrupt", "directed")})
+
+
+def mark_onsets(ax, onsets, colour: str = "#555555") -> None:
+    """Drift onsets as dashed vertical lines labelled at the top; labels of onsets
+    closer than 6 % of the axis are dropped so they never overlap."""
+    lo, hi = ax.get_xlim()
+    last = -np.inf
+    for t in sorted(onsets):
+        ax.axvline(t, color=colour, ls="--", lw=1)
+        if (t - last) > 0.06 * max(hi - lo, 1):
+            ax.annotate(f"drift t={t}", (t, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                        textcoords="offset points", fontsize=8, color=colour)
+            last = t
 
 
 def event_curve_data(curves: pd.DataFrame, event_id: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -128,6 +146,88 @@ def plot_tradeoff(ax, points: pd.DataFrame, colours: dict[str, str], *, x: str, 
     ax.set_title("Accuracy–diversity trade-off")
     ax.grid(alpha=0.3)
     return points
+
+
+@dataclass(frozen=True)
+class Lorenz:
+    """Seed-mean Lorenz curve of exposure on a fixed grid of item shares."""
+
+    item_share: np.ndarray  # 0 … 1, items sorted from least to most exposed
+    exposure_share: np.ndarray  # cumulative share of impressions
+    gini: float  # mean over seeds of each seed's Gini (n-normalised, as gini_exposure)
+    n_seeds: int
+
+
+def lorenz_data(exposure: pd.DataFrame, grid: int = 201) -> dict[str, Lorenz]:
+    """Per recommender, from ``exposure.parquet`` (one row per recommender, seed, item):
+    each seed's Lorenz curve interpolated on ``grid`` item shares, then averaged."""
+    share = np.linspace(0.0, 1.0, grid)
+    out = {}
+    for rec, g in exposure.groupby("recommender", sort=False):
+        curves, ginis = [], []
+        for _, s in g.groupby("seed"):
+            x = np.sort(s["exposure"].to_numpy(float))
+            if x.sum() <= 0:
+                continue
+            cum = np.concatenate([[0.0], np.cumsum(x) / x.sum()])
+            curves.append(np.interp(share, np.linspace(0.0, 1.0, len(cum)), cum))
+            ginis.append(gini(x))
+        if curves:
+            out[str(rec)] = Lorenz(share, np.mean(curves, axis=0), float(np.mean(ginis)), len(curves))
+    return out
+
+
+def plot_lorenz(ax, data: dict[str, Lorenz], colours: dict[str, str]) -> dict[str, Lorenz]:
+    """Lorenz curves of exposure: the further below the diagonal, the more the
+    impressions concentrate on few items (Gini in the legend)."""
+    ax.plot([0, 1], [0, 1], color="#555555", ls="--", lw=1, label="equal exposure")
+    for rec, c in data.items():
+        ax.plot(c.item_share, c.exposure_share, color=colours.get(rec), lw=1.6, label=f"{rec} (Gini {c.gini:.2f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("share of items, least exposed first")
+    ax.set_ylabel("share of all impressions")
+    ax.set_title("Exposure Lorenz curves (after warm-up)")
+    ax.grid(alpha=0.3)
+    return data
+
+
+@dataclass(frozen=True)
+class PatternSizes:
+    """One seed's interest-pattern shares at each learning step of one recommender."""
+
+    recommender: str
+    seed: int
+    iteration: np.ndarray
+    shares: np.ndarray  # (iterations, patterns); NaN where a pattern did not exist
+
+
+def pattern_size_data(metrics: pd.DataFrame, recommender: str, seed: int | None = None) -> PatternSizes | None:
+    """``rec:pattern_share[i]`` rows of one recommender and seed (default: its first)."""
+    m = metrics[(metrics["recommender"] == recommender) & metrics["metric"].str.startswith("rec:pattern_share[")]
+    if m.empty:
+        return None
+    seed = int(m["seed"].min()) if seed is None else seed
+    m = m[m["seed"] == seed].assign(pattern=lambda d: d["metric"].str.extract(r"\[(\d+)\]", expand=False).astype(int))
+    table = m.pivot_table(index="iteration", columns="pattern", values="value", dropna=False).sort_index()
+    return PatternSizes(recommender, seed, table.index.to_numpy(), table.to_numpy(float))
+
+
+def plot_pattern_sizes(ax, data: PatternSizes, onsets: list[int] = ()) -> PatternSizes:
+    """Stacked shares of users per interest pattern over time (pattern ids are kept
+    across refits by matching each new cluster to the old one it overlaps most)."""
+    shares = np.nan_to_num(data.shares)
+    k = shares.shape[1]
+    colours = plt.get_cmap("viridis")(np.linspace(0.05, 0.95, max(k, 1)))
+    ax.stackplot(data.iteration, shares.T, colors=colours, step="post", lw=0, alpha=0.9,
+                 labels=[f"pattern {i}" for i in range(k)])
+    mark_onsets(ax, onsets, colour="#d62728")
+    ax.set_ylim(0, 1)
+    ax.set_xlim(data.iteration.min(), data.iteration.max())
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("share of known users")
+    ax.set_title(f"Interest-pattern sizes ({data.recommender}, seed {data.seed})")
+    return data
 
 
 def new_axes(width: float = 7.5, height: float = 3.6):

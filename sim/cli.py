@@ -1,7 +1,7 @@
-"""The ``recdrift`` command line: run, validate and list scenarios.
+"""The ``recdrift`` command line: run, validate, list, summarize, report and compare.
 
 Exit codes: 0 success, 2 bad input (a malformed scenario, an unknown recommender,
-a bad option), 1 anything else. Errors are one line; ``--debug`` shows tracebacks.
+a bad option), 3 ``compare`` found a guard metric worse, 1 anything else. Errors are one line; ``--debug`` shows tracebacks.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from sim.checkpoint import CheckpointError
 from sim.scenario import ScenarioError, load_scenario
 
-EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_REGRESSION = 0, 1, 2, 3
 
 
 class BadInput(Exception):
@@ -54,6 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, help="report folder (default: RUN_DIR/report)")
     rp.add_argument("--format", default="html,md", help="comma-separated: html, md (default: %(default)s)")
 
+    cp = sub.add_parser("compare", help="compare runs of one scenario with the first (exit 3 if a guard metric regresses)",
+                        description="Compare every run with the first (the baseline), per recommender and metric: "
+                                    "the difference with its interval and a verdict better / worse / no detectable change.")
+    cp.add_argument("run_dir", nargs="+", help="two or more run folders; the first is the baseline")
+    cp.add_argument("--guard", default="", metavar="METRICS",
+                    help="comma-separated metrics that must not get worse (exit 3 if one does); "
+                         "eur_final, eur, gap_closed, ndcg, ctr, ild, coverage, gini, dhom, ttr95")
+    cp.add_argument("--level", type=float, default=0.05, help="significance level, Holm-adjusted (default: %(default)s)")
+    cp.add_argument("--labels", default=None, help="comma-separated names for the runs (default: folder names)")
+    cp.add_argument("--out", default=None, help="write compare.html/compare.md there (default: print the verdicts only)")
+    cp.add_argument("--format", default="html,md", help="with --out, comma-separated: html, md (default: %(default)s)")
+
     sub.add_parser("list", help="shipped scenarios and available recommenders")
     return p
 
@@ -67,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return {"run": _run, "validate": _validate, "list": _list, "summarize": _summarize,
-                "report": _report}[args.command](args)
+                "report": _report, "compare": _compare}[args.command](args)
     except (ScenarioError, BadInput, CheckpointError) as exc:
         if args.debug:
             raise
@@ -205,10 +217,15 @@ def _summarize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report(args: argparse.Namespace) -> int:
-    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+def _formats(text: str) -> tuple[str, ...]:
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
     if not formats or set(formats) - {"html", "md"}:
-        raise BadInput(f"--format takes html and/or md, got {args.format!r}")
+        raise BadInput(f"--format takes html and/or md, got {text!r}")
+    return formats
+
+
+def _report(args: argparse.Namespace) -> int:
+    formats = _formats(args.format)
     from reports.build import build_report
 
     try:
@@ -218,6 +235,23 @@ def _report(args: argparse.Namespace) -> int:
     for fmt, path in written.items():
         print(f"{fmt}: {path}")
     return EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    formats = _formats(args.format)
+    from reports.compare import CompareError, compare_runs, render_markdown, write_compare_report
+
+    guards = [g.strip() for g in args.guard.split(",") if g.strip()]
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    try:
+        result = compare_runs(args.run_dir, labels=labels, level=args.level, guards=guards)
+    except (CompareError, FileNotFoundError) as exc:
+        raise BadInput(str(exc)) from None
+    print(render_markdown(result))
+    if args.out:
+        for fmt, path in write_compare_report(result, args.out, formats).items():
+            print(f"{fmt}: {path}")
+    return EXIT_REGRESSION if not result.regressions.empty else EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -45,3 +45,7 @@ def write_parquet(frame: pd.DataFrame, path: str | Path) -> Path:
 
 def write_json(data: Any, path: str | Path) -> Path:
     return atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"))
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    return atomic_write(path, lambda p: p.write_bytes(data))

@@ -18,18 +18,22 @@ import pandas as pd
 
 from sim.metrics.stats import MIN_SEEDS_FOR_CLAIMS, holm, paired_comparison, t_interval
 
-#: (column label, metric id, how a seed's value is taken)
+#: (column label, metric id, how a seed's value is taken, +1 higher is better / −1 lower is better)
 HEADLINES = [
-    ("eur final", "eur", "final"),
-    ("eur mean", "eur", "mean"),
-    ("gap_closed mean", "gap_closed", "mean"),
-    ("ndcg@k[util] mean", "ndcg@{k}[util]", "mean"),
-    ("ctr_item mean", "ctr_item", "mean"),
-    ("ild_emb mean", "ild_emb", "mean"),
-    ("coverage_cum final", "coverage_cum", "final"),
-    ("gini_exposure mean", "gini_exposure", "mean"),
-    ("dhom_int final", "dhom_int", "final"),
+    ("eur final", "eur", "final", +1),
+    ("eur mean", "eur", "mean", +1),
+    ("gap_closed mean", "gap_closed", "mean", +1),
+    ("ndcg@k[util] mean", "ndcg@{k}[util]", "mean", +1),
+    ("ctr_item mean", "ctr_item", "mean", +1),
+    ("ild_emb mean", "ild_emb", "mean", +1),
+    ("coverage_cum final", "coverage_cum", "final", +1),
+    ("gini_exposure mean", "gini_exposure", "mean", -1),
+    ("dhom_int final", "dhom_int", "final", -1),
 ]
+#: direction of every column a run can be judged on (headline labels, TTR95, PDL)
+DIRECTION = {label: d for label, _, _, d in HEADLINES} | {"ttr95": -1, "pdl_H": -1}
+#: the upper bound, never marked best
+BOUNDS = ("oracle",)
 COMPARED = ["eur mean", "ndcg@k[util] mean", "ild_emb mean", "coverage_cum final"]
 REFERENCE = "full"
 
@@ -56,16 +60,27 @@ def per_seed(metrics: pd.DataFrame, metric: str, how: str, warmup: int) -> pd.Da
     return m.groupby(["seed", "recommender"])["value"].mean().unstack("recommender")
 
 
-def summarise(metrics: pd.DataFrame, events: pd.DataFrame, manifest: dict) -> dict[str, pd.DataFrame]:
-    """Two tables: ``headline`` (recommender rows) and ``comparisons`` (vs the full pipeline)."""
+def seed_tables(metrics: pd.DataFrame, events: pd.DataFrame, manifest: dict) -> dict[str, pd.DataFrame]:
+    """Per headline column (and ``ttr95``/``pdl_H`` of the first drift event): a
+    (seed × recommender) table of one scalar per seed — the replication unit."""
     scenario = manifest["scenario"]
     k, warmup = scenario["k"], scenario.get("metrics", {}).get("warmup", 0)
+    tables = {label: per_seed(metrics, metric.format(k=k), how, warmup) for label, metric, how, _ in HEADLINES}
+    if not events.empty:
+        per = events[~events["aggregate"]].sort_values("event_id")
+        per = per[per["event_id"] == per["event_id"].min()] if not per.empty else per
+        tables["ttr95"] = per.pivot_table(index="seed", columns="recommender", values="ttr95")
+        tables["pdl_H"] = per.pivot_table(index="seed", columns="recommender", values="pdl_H")
+    return tables
+
+
+def summarise(metrics: pd.DataFrame, events: pd.DataFrame, manifest: dict) -> dict[str, pd.DataFrame]:
+    """Two tables: ``headline`` (recommender rows) and ``comparisons`` (vs the full pipeline)."""
     recs = list(manifest["recommenders"])
     head = pd.DataFrame(index=pd.Index(recs, name="recommender"))
-    seeds_tables = {}
-    for label, metric, how in HEADLINES:
-        table = per_seed(metrics, metric.format(k=k), how, warmup)
-        seeds_tables[label] = table
+    seeds_tables = seed_tables(metrics, events, manifest)
+    for label, *_ in HEADLINES:
+        table = seeds_tables[label]
         for r in recs:
             x = table[r].to_numpy() if r in table else np.array([])
             mean, lo, hi = t_interval(x)
@@ -77,10 +92,6 @@ def summarise(metrics: pd.DataFrame, events: pd.DataFrame, manifest: dict) -> di
         first = agg.sort_values("event_id").groupby("recommender").head(1).set_index("recommender")
         for col in ("ttr95", "ci_low", "ci_high", "censored", "censored_share", "b", "D", "final", "pdl_H"):
             head[f"ttr95 {col}" if col != "ttr95" else "ttr95"] = first[col].reindex(recs) if col in first else np.nan
-        per = events[~events["aggregate"]].sort_values("event_id")
-        per = per[per["event_id"] == per["event_id"].min()] if not per.empty else per
-        seeds_tables["ttr95"] = per.pivot_table(index="seed", columns="recommender", values="ttr95")
-        seeds_tables["pdl_H"] = per.pivot_table(index="seed", columns="recommender", values="pdl_H")
     comps = []
     if REFERENCE in recs:
         for label in COMPARED + (["ttr95", "pdl_H"] if "ttr95" in seeds_tables else []):
@@ -98,6 +109,23 @@ def summarise(metrics: pd.DataFrame, events: pd.DataFrame, manifest: dict) -> di
     return {"headline": head, "comparisons": comparisons}
 
 
+def best_recommenders(head: pd.DataFrame) -> dict[str, set[str]]:
+    """Per headline column, the recommender(s) with the best point estimate (ties all
+    marked), leaving out the oracle bound; TTR95 counts censored recovery as worst."""
+    out: dict[str, set[str]] = {}
+    rows = head.drop(index=[b for b in BOUNDS if b in head.index])
+    for label, direction in DIRECTION.items():
+        if label not in rows or rows[label].isna().all():
+            continue
+        values = rows[label].astype(float) * direction
+        if label == "ttr95" and "ttr95 censored" in rows:
+            values = values.where(~rows["ttr95 censored"].fillna(False).astype(bool), -np.inf)
+        top = values.max()
+        if np.isfinite(top):
+            out[label] = set(values.index[np.isclose(values, top, rtol=0, atol=1e-12)])
+    return out
+
+
 def _fmt(v: float, lo: float, hi: float) -> str:
     if np.isnan(v):
         return "–"
@@ -113,10 +141,13 @@ def render_markdown(tables: dict[str, pd.DataFrame], manifest: dict) -> str:
              f"{sc['world']['items']['n']} items; intervals are 95 % t-intervals across seeds"
              f" (means after a warm-up of {sc.get('metrics', {}).get('warmup', 0)} iterations).", ""]
     labels = [h[0] for h in HEADLINES]
-    cols = ["recommender"] + labels + (["TTR95 (first event)"] if "ttr95" in head else [])
+    arrow = {+1: " ↑", -1: " ↓"}
+    cols = ["recommender"] + [l + arrow[DIRECTION[l]] for l in labels] + (["TTR95 (first event) ↓"] if "ttr95" in head else [])
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    best = best_recommenders(head)
+    bold = lambda text, r, col: f"**{text}**" if r in best.get(col, ()) else text  # noqa: E731
     for r, row in head.iterrows():
-        cells = [r] + [_fmt(row[l], row[l + " lo"], row[l + " hi"]) for l in labels]
+        cells = [r] + [bold(_fmt(row[l], row[l + " lo"], row[l + " hi"]), r, l) for l in labels]
         if "ttr95" in head:
             if np.isnan(row["ttr95"]):
                 cells.append("–")
@@ -124,9 +155,11 @@ def render_markdown(tables: dict[str, pd.DataFrame], manifest: dict) -> str:
                 ci = (f" [{int(row['ttr95 ci_low'])}, {int(row['ttr95 ci_high'])}], censored {row['ttr95 censored_share']:.0%}"
                       if not np.isnan(row.get("ttr95 ci_low", np.nan)) else "")
                 cens = " (censored)" if bool(row["ttr95 censored"]) else ""
-                cells.append(f"{int(row['ttr95'])}{cens}{ci}; b={row['ttr95 b']:.3f} D={row['ttr95 D']:.3f} "
-                             f"final={row['ttr95 final']:.3f}")
+                cells.append(bold(f"{int(row['ttr95'])}{cens}", r, "ttr95") + f"{ci}; b={row['ttr95 b']:.3f} "
+                             f"D={row['ttr95 D']:.3f} final={row['ttr95 final']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"↑ higher is better, ↓ lower is better; **bold**: best point estimate among the "
+              f"recommenders under test ({', '.join(BOUNDS)} is the upper bound and never marked)."]
     lines.append("")
     if comps.empty:
         lines.append(f"No paired comparisons: the run has no `{REFERENCE}` recommender.")

@@ -70,6 +70,28 @@ def paired_comparison(a, b, level: float = 0.95) -> dict[str, float]:
     }
 
 
+def welch_comparison(a, b, level: float = 0.95) -> dict[str, float]:
+    """A vs B on different seeds (no pairing possible): Welch's t interval and test of
+    mean(A) − mean(B)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    mean = float(a.mean() - b.mean()) if len(a) and len(b) else np.nan
+    lo = hi = p = np.nan
+    if len(a) >= 2 and len(b) >= 2:
+        va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+        se = np.sqrt(va + vb)
+        if se > 0:
+            df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+            half = stats.t.ppf(0.5 + level / 2, df) * se
+            lo, hi = mean - half, mean + half
+            p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+        else:
+            lo = hi = mean
+            p = 1.0 if mean == 0 else 0.0
+    return {"n_seeds": int(min(len(a), len(b))), "mean_diff": mean, "ci_low": lo, "ci_high": hi, "p_t": p,
+            "p_sign_flip": np.nan, "paired": False}
+
+
 def holm(pvalues) -> np.ndarray:
     """Holm–Bonferroni adjusted p-values (NaNs pass through)."""
     p = np.asarray(pvalues, np.float64)
