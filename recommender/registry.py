@@ -7,6 +7,7 @@ to a run does not change the others' results.
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from typing import Callable
 
@@ -86,9 +87,23 @@ def recommender_seed(seeds: RunSeeds, name: str) -> int:
     return seeds.int_seed("recommender", salt=zlib.crc32(name.encode()) % 1024)
 
 
+def resolve(name: str) -> Factory:
+    """The factory of a registered name, or of ``package.module:factory`` — a callable
+    ``(scenario, random_state) -> recommender`` importable where the run happens (so
+    a plug-in works on Dask workers without registering it there)."""
+    if name in _FACTORIES:
+        return _FACTORIES[name][0]
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise KeyError(f"recommender {name!r}: cannot import {attr!r} from {module!r} ({exc})") from None
+        if not callable(factory):
+            raise KeyError(f"recommender {name!r}: {attr!r} is not callable")
+        return factory
+    raise KeyError(f"unknown recommender {name!r}; available: {', '.join(_FACTORIES)}, or module:factory")
+
+
 def make_recommender(name: str, scenario: Scenario, seeds: RunSeeds):
-    try:
-        factory, _ = _FACTORIES[name]
-    except KeyError:
-        raise KeyError(f"unknown recommender {name!r}; available: {', '.join(_FACTORIES)}") from None
-    return factory(scenario, recommender_seed(seeds, name))
+    return resolve(name)(scenario, recommender_seed(seeds, name))

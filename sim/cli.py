@@ -66,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--out", default=None, help="write compare.html/compare.md there (default: print the verdicts only)")
     cp.add_argument("--format", default="html,md", help="with --out, comma-separated: html, md (default: %(default)s)")
 
+    sw = sub.add_parser("sweep", help="run a grid of scenarios × parameters × seeds × recommenders on a Dask cluster",
+                        description="Each cell is an independent task; finished cells are skipped on rerun; "
+                                    "a failed cell is reported and the others complete (exit 1 if any failed).")
+    sw.add_argument("sweep", help="a sweep TOML file (see scenarios/sweeps/)")
+    sw.add_argument("--out", default=None, help="output folder (default: runs/sweep-<name>)")
+    sw.add_argument("--scheduler", default=None,
+                    help="tcp://HOST:PORT of an existing Dask scheduler, or 'serial' to run in this process "
+                         "(default: a local cluster, one worker per core)")
+    sw.add_argument("--workers", type=int, default=None, help="local cluster size (default: one per core)")
+    sw.add_argument("--quiet", action="store_true", help="no progress display")
+
     sub.add_parser("list", help="shipped scenarios and available recommenders")
     return p
 
@@ -79,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return {"run": _run, "validate": _validate, "list": _list, "summarize": _summarize,
-                "report": _report, "compare": _compare}[args.command](args)
+                "report": _report, "compare": _compare, "sweep": _sweep}[args.command](args)
     except (ScenarioError, BadInput, CheckpointError) as exc:
         if args.debug:
             raise
@@ -110,9 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.seeds < 1 or args.first_seed < 0:
         raise BadInput("--seeds must be >= 1 and --first-seed >= 0")
     names = [n.strip() for n in args.recommenders.split(",") if n.strip()]
-    unknown = [n for n in names if n not in available()]
-    if not names or unknown:
-        raise BadInput(f"unknown recommender(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(available())}")
+    check_recommenders(names)
     if not args.no_memory_check:
         from sim.resources import check_fits
 
@@ -140,6 +149,19 @@ def _run(args: argparse.Namespace) -> int:
     _print_summary(result)
     print(f"wrote {out / 'metrics.parquet'} and {out / 'manifest.json'} ({result.seconds:.1f} s)")
     return EXIT_OK
+
+
+def check_recommenders(names: list[str]) -> None:
+    """Every name resolves (registered, or an importable ``module:factory``)."""
+    from recommender.registry import available, resolve
+
+    if not names:
+        raise BadInput(f"no recommender given; available: {', '.join(available())}")
+    for name in names:
+        try:
+            resolve(name)
+        except KeyError as exc:
+            raise BadInput(exc.args[0]) from None
 
 
 def _check_run_dir(out: Path, scenario, *, resume: bool) -> None:
@@ -252,6 +274,47 @@ def _compare(args: argparse.Namespace) -> int:
         for fmt, path in write_compare_report(result, args.out, formats).items():
             print(f"{fmt}: {path}")
     return EXIT_REGRESSION if not result.regressions.empty else EXIT_OK
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from sim.sweep import describe, load_sweep, run_sweep
+
+    spec, cells = load_sweep(args.sweep)
+    if args.workers is not None and args.workers < 1:
+        raise BadInput(f"--workers must be >= 1, got {args.workers}")
+    out = Path(args.out or f"runs/sweep-{spec.name}")
+    print(describe(spec, cells) + f" → {out}")
+    progress = None
+    if not args.quiet:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        progress = Progress(TextColumn("cells"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"), transient=True)
+        task = progress.add_task("", total=len(cells))
+        progress.start()
+        done_before = sum((c.directory(out) / "done.json").exists() for c in cells)
+        progress.update(task, completed=done_before)
+
+    def on_cell(cell, status):
+        if progress is not None:
+            progress.update(task, advance=1, description=f"last: {cell.key} {status.split(':')[0]}")
+        elif status.startswith("failed"):
+            print(f"failed: {cell.key}: {status[8:]}", file=sys.stderr)
+
+    try:
+        result = run_sweep(cells, out, scheduler=args.scheduler, workers=args.workers, on_cell=on_cell, spec=spec)
+    finally:
+        if progress is not None:
+            progress.stop()
+    counts = {}
+    for v in result.status.values():
+        key = "failed" if v.startswith("failed") else v
+        counts[key] = counts.get(key, 0) + 1
+    print(", ".join(f"{n} {k}" for k, n in counts.items()) + f" in {result.seconds:.1f} s; combined metrics: "
+          f"{out / 'metrics.parquet'}")
+    for key, why in result.failed.items():
+        print(f"recdrift: cell {key} {why} (details: {out}/cells/…/error.json)", file=sys.stderr)
+    return EXIT_ERROR if result.failed else EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:
