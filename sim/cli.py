@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: the scenario's checkpoint_every; 0 = off)")
     r.add_argument("--resume", metavar="DIR", default=None,
                    help="continue an interrupted run in DIR: finished cells are kept, others resume from checkpoints")
+    r.add_argument("--log-interactions", action="store_true",
+                   help="stream every impression to DIR/interactions/<recommender>__seed<s>/ as Parquet (off by default)")
     r.add_argument("--no-memory-check", action="store_true", help="run even if the estimated peak memory exceeds what is available")
 
     v = sub.add_parser("validate", help="check a scenario file without running it")
@@ -107,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from recommender.registry import available
     from sim.runner import RunFailed, run, seed_list, write_run
 
     scenario = load_scenario(args.scenario)
@@ -135,7 +136,8 @@ def _run(args: argparse.Namespace) -> int:
     hook, close = _progress(scenario, seeds, names, quiet=args.quiet)
     command = "recdrift " + shlex.join(sys.argv[1:] if sys.argv[0].endswith("recdrift") else [])
     try:
-        result = run(scenario, seeds, names, progress=hook, out=out, checkpoint_every=every)
+        result = run(scenario, seeds, names, progress=hook, out=out, checkpoint_every=every,
+                     log_interactions=args.log_interactions)
     except RunFailed as failed:
         close()
         write_run(failed.result, out, command=command)

@@ -23,6 +23,7 @@ import pandas as pd
 from recommender.registry import make_recommender
 from sim.checkpoint import load_checkpoint, save_checkpoint, supports_checkpoints
 from sim.io import write_json, write_parquet
+from sim.logsink import InteractionSink
 from sim.metrics.events import adaptation_table, homogenisation_vs_oracle
 from sim.metrics.suite import CURVE_COLUMNS
 from sim.random import STREAMS, RunSeeds
@@ -74,6 +75,7 @@ def simulate(
     progress: ProgressHook | None = None,
     checkpoint: Path | None = None,
     checkpoint_every: int = 0,
+    log_dir: Path | None = None,
 ) -> tuple[pd.DataFrame, ...]:
     """Run one recommender on the world of one seed.
 
@@ -82,7 +84,8 @@ def simulate(
     everything but the timings is a pure function of (scenario, seed, recommender).
     With ``checkpoint`` and ``checkpoint_every``, the world is saved there every N
     iterations and, if the file exists, resumed from it (recommenders that expose
-    ``state()``; others start the cell over, which gives the same result).
+    ``state()``; others start the cell over, which gives the same result). With
+    ``log_dir``, every impression is streamed there as Parquet parts (:mod:`sim.logsink`).
     """
     seeds = RunSeeds.from_seed(seed)
     _seed_frameworks(seeds)
@@ -93,6 +96,8 @@ def simulate(
     first = 0
     if can_checkpoint and checkpoint.exists():
         first = load_checkpoint(checkpoint, world, scenario.digest())
+    if log_dir is not None:
+        world.log_sink = InteractionSink(log_dir, start=first)
     error: Exception | None = None
     for t in range(first, n):
         start = time.perf_counter()
@@ -104,9 +109,13 @@ def simulate(
         seconds = time.perf_counter() - start
         world.timings.add(t, "step_seconds", seconds, 1)
         if can_checkpoint and (t + 1) % checkpoint_every == 0 and t + 1 < n:
+            if world.log_sink is not None:  # parts end where checkpoints are, so a resume rewrites no row twice
+                world.log_sink.rotate(t + 1)
             save_checkpoint(checkpoint, world, scenario.digest())
         if progress is not None:
             progress(recommender, seed, t, seconds, world)
+    if world.log_sink is not None:
+        world.log_sink.close()
     metrics, timings = world.metrics.frame(), world.timings.frame()
     if error is not None:  # rows of the failed iteration are incomplete: drop them
         metrics = metrics[metrics["iteration"] < world.iteration].reset_index(drop=True)
@@ -194,13 +203,15 @@ def run(
     progress: ProgressHook | None = None,
     out: str | Path | None = None,
     checkpoint_every: int = 0,
+    log_interactions: bool = False,
 ) -> RunResult:
     """Every recommender × seed on the scenario. Worlds of one seed are shared (CRN).
 
     With ``out``, each finished (recommender, seed) cell is stored under
     ``out/cells/`` and cells already there are reused — so rerunning into the same
     folder resumes an interrupted run; with ``checkpoint_every`` unfinished cells
-    also continue from their last checkpoint in ``out/checkpoints/``.
+    also continue from their last checkpoint in ``out/checkpoints/``. With
+    ``log_interactions``, each cell streams its impressions to ``out/interactions/``.
     """
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -216,8 +227,9 @@ def run(
                     m, e, w, tm, c, x = _load_cell(cell)
                 else:
                     ckpt = out / "checkpoints" / f"{name}__seed{seed}.npz" if out is not None else None
+                    logs = out / "interactions" / f"{name}__seed{seed}" if log_interactions and out is not None else None
                     m, e, w, tm, c, x = simulate(scenario, seed, name, progress=progress, checkpoint=ckpt,
-                                              checkpoint_every=checkpoint_every)
+                                                 checkpoint_every=checkpoint_every, log_dir=logs)
                     if cell is not None:
                         _save_cell(cell, (m, e, w, tm, c, x))
                         if ckpt is not None:

@@ -19,6 +19,7 @@ are identical for every recommender until the recommenders' slates differ.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Any
 
 import mesa
@@ -87,6 +88,7 @@ class World(mesa.Model):
                                  w.items.n_categories, seeds.generator("evaluation"))
         self.metrics = self.suite.recorder
         self.timings = MetricRecorder()  # wall-clock figures: kept apart so metrics stay deterministic
+        self.log_sink = None  # optional: every log block is also streamed there (see sim.logsink)
         self._oracle_cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._last_update = 0
         self.model_versions = 0
@@ -106,55 +108,67 @@ class World(mesa.Model):
 
     # ------------------------------------------------------------------ the story
     def step(self) -> None:
-        """One iteration, in the spec's evaluation order."""
+        """One iteration, in the spec's evaluation order. Wall-clock seconds per stage
+        (drift, ranking, metrics, choice, training) go to ``timings``."""
         t = self.iteration
         pop, cat = self.population, self.catalog
+        clock = _StageClock()
 
-        # 0. arrivals
-        if t > 0:
-            cat.arrive(t)
-            self._add_agents(pop.arrive(t))
-
-        # 1. drift advances true interests
-        present = np.flatnonzero(pop.present(t))
-        new_events = self.drift.advance(pop, t, present)
+        # 0. arrivals, 1. drift advances true interests
+        with clock("drift"):
+            if t > 0:
+                cat.arrive(t)
+                self._add_agents(pop.arrive(t))
+            present = np.flatnonzero(pop.present(t))
+            new_events = self.drift.advance(pop, t, present)
 
         # 2. the recommender serves slates to active users
-        active = self.active_users(present, t)
-        exclude = self.exclusions(active, t)
-        raw = self.recommender.recommend(active, self.scenario.k, exclude=exclude)
-        slates = validate_slates(self.name, raw, active, self.scenario.k, exclude)
+        with clock("ranking"):
+            active = self.active_users(present, t)
+            exclude = self.exclusions(active, t)
+            raw = self.recommender.recommend(active, self.scenario.k, exclude=exclude)
+            slates = validate_slates(self.name, raw, active, self.scenario.k, exclude)
 
         # 3. slate metrics against the current true interests
-        truth = self.truth()
-        affinity = truth.affinity(active, slates)
-        mu = truth.utility_from_affinity(affinity)
-        if self.suite.needs_oracle or isinstance(self.recommender, OracleRecommender):
-            oracle_items, mu_star, mean_mu = self.oracle(active, exclude)
-        else:  # no selected metric family needs the true top-k: skip the costliest pass
-            oracle_items, mu_star, mean_mu = np.empty((len(active), 0), np.int64), np.zeros_like(mu), None
-        available = ~exclude.unavailable
-        self.suite.slates(t, active, slates, mu, oracle_items, mu_star, mean_mu, self.weights, available,
-                          cat.vectors[: cat.n], new_events)
+        with clock("metrics"):
+            truth = self.truth()
+            affinity = truth.affinity(active, slates)
+            mu = truth.utility_from_affinity(affinity)
+            if self.suite.needs_oracle or isinstance(self.recommender, OracleRecommender):
+                oracle_items, mu_star, mean_mu = self.oracle(active, exclude)
+            else:  # no selected metric family needs the true top-k: skip the costliest pass
+                oracle_items, mu_star, mean_mu = np.empty((len(active), 0), np.int64), np.zeros_like(mu), None
+            available = ~exclude.unavailable
+            self.suite.slates(t, active, slates, mu, oracle_items, mu_star, mean_mu, self.weights, available,
+                              cat.vectors[: cat.n], new_events)
 
         # 4. users choose (and some browse on their own); the log grows; click
         #    metrics; feedback-driven drift; churn
-        choices = self.choice.choose(active, t, affinity, mu)
-        self.log.append(LogBlock(t, active, slates.astype(np.int32), choices.position, choices.rating))
-        clicked = np.flatnonzero(choices.position >= 0)
-        users, items = active[clicked], slates[clicked, choices.position[clicked]]
-        self.drift.after_clicks(pop, users, cat.vectors[items], t)
-        b_users, b_items = self._browse(active, t, truth, available)
-        all_users, all_items = np.concatenate([users, b_users]), np.concatenate([items, b_items])
-        self._consume(all_users, all_items)
-        self.suite.clicks(t, active, slates, choices.position, all_items, self.consumed)
-        left = pop.update_churn(active, mu.mean(axis=1), t)
-        if pop.spec.churn.enabled:
-            self.metrics.add(t, "churned", len(left), len(active))
+        with clock("choice"):
+            choices = self.choice.choose(active, t, affinity, mu)
+            block = LogBlock(t, active, slates.astype(np.int32), choices.position, choices.rating)
+            self.log.append(block)
+            if self.log_sink is not None:
+                self.log_sink.write(block)
+            clicked = np.flatnonzero(choices.position >= 0)
+            users, items = active[clicked], slates[clicked, choices.position[clicked]]
+            self.drift.after_clicks(pop, users, cat.vectors[items], t)
+            b_users, b_items = self._browse(active, t, truth, available)
+            all_users, all_items = np.concatenate([users, b_users]), np.concatenate([items, b_items])
+            self._consume(all_users, all_items)
+        with clock("metrics"):
+            self.suite.clicks(t, active, slates, choices.position, all_items, self.consumed)
+        with clock("choice"):
+            left = pop.update_churn(active, mu.mean(axis=1), t)
+            if pop.spec.churn.enabled:
+                self.metrics.add(t, "churned", len(left), len(active))
 
         # 5. the recommender learns on the scenario's schedule
-        self._maybe_learn(t)
+        with clock("training"):
+            self._maybe_learn(t)
         self.datacollector.collect(self)
+        for stage, seconds in clock.spent.items():
+            self.timings.add(t, f"stage_seconds[{stage}]", seconds, 1)
         self.iteration += 1
 
     # ------------------------------------------------------------------ helpers
@@ -177,7 +191,10 @@ class World(mesa.Model):
         seen = pool[np.minimum((u * pool.size).astype(np.int64), pool.size - 1)]
         affinity = truth.affinity(browsing, seen)
         choices = self.choice.choose(browsing, t, affinity, truth.utility_from_affinity(affinity), browse=True)
-        self.log.append(LogBlock(t, browsing, seen.astype(np.int32), choices.position, choices.rating, organic=True))
+        block = LogBlock(t, browsing, seen.astype(np.int32), choices.position, choices.rating, organic=True)
+        self.log.append(block)
+        if self.log_sink is not None:
+            self.log_sink.write(block)
         hit = np.flatnonzero(choices.position >= 0)
         users, items = browsing[hit], seen[hit, choices.position[hit]]
         self.drift.after_clicks(self.population, users, self.catalog.vectors[items], t)
@@ -289,3 +306,18 @@ class World(mesa.Model):
         self._last_update = int(state["last_update"])
         self.model_versions = int(state["model_versions"])
         self._add_agents(np.array([i for i in range(self.population.n) if i not in self.users], np.int64))
+
+
+class _StageClock:
+    """Accumulates wall-clock seconds per named stage of one iteration."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[stage] = self.spent.get(stage, 0.0) + time.perf_counter() - start

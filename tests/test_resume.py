@@ -160,3 +160,38 @@ def test_resuming_from_a_tampered_checkpoint_exits_2_naming_the_file(tmp_path, c
     assert main(["run", str(sc), "--recommenders", "popularity", "--seeds", "1", "--resume", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and "Traceback" not in err[0]
+
+
+def test_streamed_log_holds_every_impression_once_even_across_a_resume(tmp_path):
+    from sim.log import Interactions
+    from sim.runner import simulate
+    from sim.world import World
+    from recommender.registry import make_recommender
+    from sim.random import RunSeeds
+    from conftest import tiny
+
+    sc = tiny("abrupt_shift", users=50, items=60, iterations=10)
+    # the log the world itself holds when told to keep everything
+    world = World(sc, 3, make_recommender("popularity", sc, RunSeeds.from_seed(3)), "popularity")
+    world.log.keep = 0
+    ref_sink = tmp_path / "ref"
+    simulate(sc, 3, "popularity", log_dir=ref_sink)
+    # interrupted after 6 iterations with a checkpoint at 4, then resumed to the end
+    ckpt = tmp_path / "c.npz"
+    logs = tmp_path / "logs"
+    simulate(sc, 3, "popularity", iterations=6, checkpoint=ckpt, checkpoint_every=4, log_dir=logs)
+    assert sorted(p.name for p in logs.iterdir()) == ["part-000000.parquet", "part-000004.parquet"]
+    simulate(sc, 3, "popularity", checkpoint=ckpt, checkpoint_every=4, log_dir=logs)
+    assert sorted(p.name for p in logs.iterdir()) == ["part-000000.parquet", "part-000004.parquet",
+                                                      "part-000008.parquet"]
+    got = pd.read_parquet(logs).sort_values(["iteration", "organic", "user", "position"]).reset_index(drop=True)
+    ref = pd.read_parquet(ref_sink).sort_values(["iteration", "organic", "user", "position"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, ref)
+    assert sorted(got.iteration.unique()) == list(range(10))
+    # and it is the world's own log, impression by impression
+    for _ in range(10):
+        world.step()
+    held = Interactions.to_frame(world.log.window(0)).sort_values(["iteration", "organic", "user", "position"])
+    np.testing.assert_array_equal(held["item"].to_numpy(), ref["item"].to_numpy())
+    np.testing.assert_array_equal(held["clicked"].to_numpy(), ref["clicked"].to_numpy())
+    assert ref.clicked.any() and ref.organic.any() and (~ref.organic).any()

@@ -103,3 +103,14 @@ def test_oracle_pass_mean_utility_equals_the_plain_definition():
     np.testing.assert_allclose(mean, sigmoid((a[:, ~unavailable] - 0.5) / 0.1).mean(axis=1), atol=1e-6)
     best = np.argsort(-np.where(unavailable, -np.inf, a), axis=1, kind="stable")[:, :10]
     np.testing.assert_array_equal(items, best)
+
+
+def test_timings_split_each_iteration_into_stages():
+    from sim.runner import simulate
+
+    _, _, _, timings, *_ = simulate(tiny("stable", iterations=4), 0, "popularity")
+    stages = timings[timings.metric.str.startswith("stage_seconds[")]
+    assert set(stages.metric) == {f"stage_seconds[{s}]" for s in ("drift", "ranking", "metrics", "choice", "training")}
+    per_iter = stages.groupby("iteration")["value"].sum()
+    step = timings[timings.metric == "step_seconds"].set_index("iteration")["value"]
+    assert (per_iter <= step + 1e-9).all() and (per_iter > 0.5 * step).all()
