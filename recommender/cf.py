@@ -18,7 +18,7 @@ from recommender.base import Exclusions, top_k_shared
 from recommender.preprocessing import PreprocessConfig, build_feedback
 from sim.catalog import ItemInfo
 from sim.log import Interactions
-from sim.topk import chunks, top_k
+from sim.topk import chunked_top_k
 
 
 class PureSVD:
@@ -102,15 +102,10 @@ class PureSVD:
         v[:, : self.components_.shape[1]] = self.components_
         x = self._feedback
         users = np.asarray(user_ids)
-        out = np.empty((len(users), k), np.int64)
+        # user factors x_u Vᵀ from the sparse rows (nnz × r work), unknown users get zeros
+        factors = np.zeros((len(users), v.shape[0]), np.float32)
+        known = np.flatnonzero(users < x.shape[0])
+        if known.size:
+            factors[known] = x[users[known]] @ v[:, : x.shape[1]].T
         bias = (exclude.item_penalty(n) + self._tiebreak(n)).astype(np.float32)
-        for sl in chunks(len(users), 1024):
-            u = users[sl]
-            rows = np.zeros((len(u), n), np.float32)
-            known = u < x.shape[0]
-            if known.any():
-                rows[known, : x.shape[1]] = x[u[known]].toarray()
-            scores = (rows @ v.T) @ v + bias
-            exclude.mask_rows(scores, sl)
-            out[sl] = top_k(scores, k)
-        return out
+        return chunked_top_k(factors, v, k, bias=bias, mask=exclude.mask_rows)

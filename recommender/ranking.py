@@ -3,8 +3,9 @@
 Input: user vectors (m, d), item vectors (n, d), exclusions. Output: (m, k) item
 ids, best first. Item vectors are L2-normalised once per model version; each chunk
 of users is one matmul into a reused buffer, excluded items are masked with −inf,
-and :func:`sim.topk.top_k` selects (ties by item id: deterministic). Memory is
-chunk × items, never users × items.
+and :func:`sim.topk.top_k` selects (ties by item id: deterministic); chunks run
+on several threads (:func:`sim.topk.chunked_top_k`). Memory is threads × chunk ×
+items, never users × items.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from recommender.base import Exclusions, RecommenderError
-from sim.topk import chunks, top_k
+from sim.topk import chunked_top_k
 
 
 def l2_normalise(v: np.ndarray) -> np.ndarray:
@@ -21,7 +22,7 @@ def l2_normalise(v: np.ndarray) -> np.ndarray:
 
 
 def cosine_top_k(users: np.ndarray, items_normalised: np.ndarray, k: int, exclude: Exclusions,
-                 *, chunk: int = 512, extra_mask=None) -> np.ndarray:
+                 *, chunk: int = 1024, extra_mask=None) -> np.ndarray:
     """Top-k items by cosine for each row of ``users`` (rows need not be normalised).
 
     ``extra_mask(scores, rows_slice)`` may mask more entries in place (e.g. items
@@ -33,15 +34,9 @@ def cosine_top_k(users: np.ndarray, items_normalised: np.ndarray, k: int, exclud
     if m and eligible.min() < k:
         row = int(np.argmin(eligible))
         raise RecommenderError(f"only {int(eligible[row])} items can be recommended to row {row}, {k} requested")
-    out = np.empty((m, k), np.int64)
-    penalty = exclude.item_penalty(n)[:n]
-    buf = np.empty((min(chunk, max(m, 1)), n), np.float32)
-    for sl in chunks(m, chunk):
-        s = buf[: sl.stop - sl.start]
-        np.matmul(u[sl], items_normalised.T, out=s)
-        s += penalty
-        exclude.mask_rows(s, sl)
+    def mask(scores: np.ndarray, sl: slice) -> None:
+        exclude.mask_rows(scores, sl)
         if extra_mask is not None:
-            extra_mask(s, sl)
-        out[sl] = top_k(s, k)
-    return out
+            extra_mask(scores, sl)
+
+    return chunked_top_k(u, items_normalised.T, k, bias=exclude.item_penalty(n)[:n], mask=mask, chunk=chunk)

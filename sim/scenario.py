@@ -236,6 +236,9 @@ class MetricsSpec(_Spec):
     top_n: Annotated[int, Field(ge=0, le=1000)] = 0  # N of the true top-N (0 = k)
     pair_limit: Annotated[int, Field(ge=2)] = 2000  # homogenisation over all pairs up to this many users
     pair_sample: Annotated[int, Field(ge=1)] = 10_000  # else over this many sampled pairs
+    # metrics that need the true top-k (accuracy, utility, adaptation) on a fixed panel of
+    # about this many users, the same for every recommender of a seed (0 = every user)
+    panel: Annotated[int, Field(ge=0)] = 0
 
 
 # ----------------------------------------------------------------------------- scenario

@@ -9,6 +9,11 @@ that need a *random* tie-break (baselines) perturb their scores first.
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
 import numpy as np
 
 #: Below this many columns a plain argpartition is as fast as the grouped prefilter.
@@ -86,3 +91,63 @@ def chunks(n: int, size: int):
     """``slice`` objects covering ``range(n)`` in pieces of ``size``."""
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
+
+
+def default_threads() -> int:
+    """Threads for chunked passes over users × items: ``RECDRIFT_THREADS``, else the
+    cores this process may use (at most 8)."""
+    env = os.environ.get("RECDRIFT_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # not Linux
+        return max(1, min(8, os.cpu_count() or 1))
+
+
+RowHook = Callable[[np.ndarray, slice], None]
+
+
+def chunked_top_k(left: np.ndarray, right_t: np.ndarray, k: int, *, bias: np.ndarray | None = None,
+                  mask: RowHook | None = None, after: RowHook | None = None, chunk: int = 1024,
+                  threads: int | None = None) -> np.ndarray:
+    """Top-k columns of ``left @ right_t + bias`` for every row, chunk by chunk.
+
+    The one kernel under every users × items pass (the oracle, cosine and CF
+    ranking): a float32 matmul into a per-thread (chunk × n) buffer, the bias, then
+    ``mask(scores, rows)`` (exclusions, in place), top-k, then ``after(scores,
+    rows)`` (e.g. a reduction over the spent buffer). Chunks run on ``threads``
+    threads — numpy and BLAS release the GIL — and write disjoint rows, so results
+    do not depend on the thread count. Memory: threads × chunk × n floats.
+    """
+    m, n = left.shape[0], right_t.shape[1]
+    out = np.empty((m, k), np.int64)
+    left = np.asarray(left, np.float32)
+    right_t = np.asarray(right_t, np.float32)
+    size = min(chunk, max(m, 1))
+    local = threading.local()
+
+    def work(sl: slice) -> None:
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = np.empty((size, n), np.float32)
+        scores = buf[: sl.stop - sl.start]
+        np.matmul(left[sl], right_t, out=scores)
+        if bias is not None:
+            scores += bias
+        if mask is not None:
+            mask(scores, sl)
+        out[sl] = top_k(scores, k)
+        if after is not None:
+            after(scores, sl)
+
+    parts = list(chunks(m, chunk))
+    threads = default_threads() if threads is None else threads
+    if threads > 1 and len(parts) > 1:
+        with ThreadPoolExecutor(min(threads, len(parts))) as pool:
+            for _ in pool.map(work, parts):
+                pass
+    else:
+        for sl in parts:
+            work(sl)
+    return out

@@ -9,11 +9,11 @@ requires). Computed in chunks of users so memory stays chunk × items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.topk import chunks, top_k
+from sim.topk import chunked_top_k, default_threads
 
 
 def position_weights(k: int, bias: float) -> np.ndarray:
@@ -35,6 +35,7 @@ class TrueState:
     temperature: float
     no_click_utility: float
     chunk_size: int = 1024
+    threads: int = field(default_factory=lambda: default_threads())
 
     def affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """a for matching shapes: ``items`` is (m, k) for ``users`` (m,)."""
@@ -57,28 +58,28 @@ class TrueState:
         ``exclude`` is an :class:`~recommender.base.Exclusions` aligned with ``users``.
         Returns ``(items (m, k) int64, mu (m, k) float64)``, and with ``with_mean`` also
         each user's mean μ over eligible items (the expected utility per position of
-        a uniformly random slate), computed in the same pass.
+        a uniformly random slate), computed in the same pass (chunks on ``threads``
+        threads, see :func:`sim.topk.chunked_top_k`).
         """
         m = len(users)
-        items = np.empty((m, k), np.int64)
         mean_mu = np.empty(m) if with_mean else None
         n = self.item_vectors.shape[0]
         bias = self.item_quality.astype(np.float32) + exclude.item_penalty(n)
-        buf = np.empty((min(self.chunk_size, max(m, 1)), n), np.float32)
-        for sl in chunks(m, self.chunk_size):
-            scores = buf[: sl.stop - sl.start]
-            np.matmul(self.user_vectors[users[sl]], self.item_vectors.T, out=scores)
-            scores += bias
-            exclude.mask_rows(scores, sl)
-            items[sl] = top_k(scores, k)
-            if with_mean:  # μ = σ((a − u0)/T) = ½(1 + tanh((a − u0)/2T)), in place on the spent buffer
-                eligible = np.isfinite(scores).sum(axis=1)
-                scores -= self.no_click_utility
-                scores *= 0.5 / self.temperature
-                np.tanh(scores, out=scores)  # −inf → −1, i.e. μ = 0
-                # excluded entries contributed tanh = −1 each: add them back to sum over eligible only
-                tanh_eligible = scores.sum(axis=1, dtype=np.float64) + (scores.shape[1] - eligible)
-                mean_mu[sl] = np.where(eligible > 0, 0.5 * (1.0 + tanh_eligible / np.maximum(eligible, 1)), 0.0)
+        eligible = exclude.n_eligible(m) if with_mean else None
+        ones = np.ones(n, np.float32)
+
+        def mean_utility(scores: np.ndarray, sl: slice) -> None:
+            # μ = σ((a − u0)/T) = ½(1 + tanh((a − u0)/2T)), in place on the spent buffer
+            scores -= self.no_click_utility
+            scores *= 0.5 / self.temperature
+            np.tanh(scores, out=scores)  # −inf → −1, i.e. μ = 0
+            # excluded entries contributed tanh = −1 each: add them back to sum over eligible only
+            e = eligible[sl]
+            tanh_eligible = (scores @ ones).astype(np.float64) + (n - e)
+            mean_mu[sl] = np.where(e > 0, 0.5 * (1.0 + tanh_eligible / np.maximum(e, 1)), 0.0)
+
+        items = chunked_top_k(self.user_vectors[users], self.item_vectors.T, k, bias=bias, mask=exclude.mask_rows,
+                              after=mean_utility if with_mean else None, chunk=self.chunk_size, threads=self.threads)
         if with_mean:
             return items, self.utility(users, items), mean_mu
         return items, self.utility(users, items)

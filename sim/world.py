@@ -76,6 +76,7 @@ class World(mesa.Model):
         self.drift = DriftSchedule(scenario.drift, seeds.keyed("drift"), centres)
         self.choice = ChoiceModel(scenario.choice, scenario.k, seeds.keyed("choice"))
         self._activity = seeds.keyed("activity")
+        self._evaluation = seeds.keyed("evaluation")
         self.weights = position_weights(scenario.k, scenario.choice.position_bias)
         sched = scenario.schedule
         keep = sched.retrain_every if sched.mode == "warm" else sched.window
@@ -134,13 +135,22 @@ class World(mesa.Model):
             truth = self.truth()
             affinity = truth.affinity(active, slates)
             mu = truth.utility_from_affinity(affinity)
-            if self.suite.needs_oracle or isinstance(self.recommender, OracleRecommender):
+            panel = self.panel_rows(active)
+            if isinstance(self.recommender, OracleRecommender):  # the pass over everyone is done: reuse it
                 oracle_items, mu_star, mean_mu = self.oracle(active, exclude)
+                if panel is not None:
+                    oracle_items, mu_star, mean_mu = oracle_items[panel], mu_star[panel], mean_mu[panel]
+            elif self.suite.needs_oracle:
+                if panel is None:
+                    oracle_items, mu_star, mean_mu = self.oracle(active, exclude)
+                else:
+                    oracle_items, mu_star, mean_mu = truth.oracle(active[panel], self.suite.oracle_depth,
+                                                                  exclude.subset(panel), with_mean=True)
             else:  # no selected metric family needs the true top-k: skip the costliest pass
                 oracle_items, mu_star, mean_mu = np.empty((len(active), 0), np.int64), np.zeros_like(mu), None
             available = ~exclude.unavailable
             self.suite.slates(t, active, slates, mu, oracle_items, mu_star, mean_mu, self.weights, available,
-                              cat.vectors[: cat.n], new_events)
+                              cat.vectors[: cat.n], new_events, panel=panel)
 
         # 4. users choose (and some browse on their own); the log grows; click
         #    metrics; feedback-driven drift; churn
@@ -199,6 +209,16 @@ class World(mesa.Model):
         users, items = browsing[hit], seen[hit, choices.position[hit]]
         self.drift.after_clicks(self.population, users, self.catalog.vectors[items], t)
         return users, items
+
+    def panel_rows(self, active: np.ndarray) -> np.ndarray | None:
+        """Rows of ``active`` in the metric panel (None: everyone is). Membership is a
+        keyed draw per user id — fixed for the whole run, the same for every
+        recommender of the seed, and extended to users who arrive later."""
+        size = self.scenario.metrics.panel
+        initial = self.scenario.world.users.n
+        if size == 0 or size >= initial:
+            return None
+        return np.flatnonzero(self._evaluation.uniform(active, tick=0, salt=31)[:, 0] < size / initial)
 
     def active_users(self, present: np.ndarray, t: int) -> np.ndarray:
         """Present users who come to the service at ``t`` (keyed draw per user)."""

@@ -114,3 +114,25 @@ def test_timings_split_each_iteration_into_stages():
     per_iter = stages.groupby("iteration")["value"].sum()
     step = timings[timings.metric == "step_seconds"].set_index("iteration")["value"]
     assert (per_iter <= step + 1e-9).all() and (per_iter > 0.5 * step).all()
+
+
+def test_a_metric_panel_serves_everyone_but_scores_oracle_metrics_on_a_fixed_sample():
+    from sim.runner import simulate
+
+    sc = tiny("stable", users=400, items=150, iterations=8)
+    full, *_ = simulate(sc, 2, "popularity")
+    panel_sc = sc.replace(metrics={**sc.metrics.model_dump(), "panel": 100})
+    part, *_ = simulate(panel_sc, 2, "popularity")
+    oracle_part, *_ = simulate(panel_sc, 2, "oracle")
+    n = part[part.metric == "eur"].set_index("iteration")["n_defined"]
+    assert ((n > 60) & (n < 140)).all() and n.nunique() == 1  # one fixed panel
+    assert (oracle_part[oracle_part.metric == "eur"]["n_defined"].to_numpy() == n.to_numpy()).all()
+    assert (oracle_part[oracle_part.metric == "eur"]["value"] == 1.0).all()
+    # metrics without the oracle still see every user, and are unchanged by the panel
+    for metric in ("coverage", "ctr_item", "ild_emb", "gini_exposure", "hom_int"):
+        a = full[full.metric == metric].set_index("iteration")["value"]
+        b = part[part.metric == metric].set_index("iteration")["value"]
+        pd.testing.assert_series_equal(a, b, check_names=False)
+    # the panel estimates the population's figure
+    gap = abs(part[part.metric == "eur"]["value"].mean() - full[full.metric == "eur"]["value"].mean())
+    assert gap < 0.05

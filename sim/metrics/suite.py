@@ -67,9 +67,17 @@ class MetricSuite:
     # ------------------------------------------------------------------ step 3
     def slates(self, t: int, users: np.ndarray, slates: np.ndarray, mu: np.ndarray, oracle_items: np.ndarray,
                mu_oracle: np.ndarray, mean_mu: np.ndarray | None, weights: np.ndarray, available: np.ndarray,
-               item_vectors: np.ndarray, new_events) -> None:
-        """Slate and ground-truth metrics, before any feedback."""
+               item_vectors: np.ndarray, new_events, panel: np.ndarray | None = None) -> None:
+        """Slate and ground-truth metrics, before any feedback.
+
+        With ``panel`` (rows of ``users``), the metrics that compare with the oracle
+        use those rows only, and ``oracle_items``, ``mu_oracle``, ``mean_mu`` hold
+        exactly those rows; the others use every served user.
+        """
         rec, f, k = self.recorder, self.families, self.k
+        all_slates, all_users = slates, users
+        if panel is not None:
+            users, slates, mu = users[panel], slates[panel], mu[panel]
         mu_star = mu_oracle[:, :k]
         eu, eu_star = mu @ weights, mu_star @ weights
         if "utility" in f or "adaptation" in f:
@@ -85,12 +93,12 @@ class MetricSuite:
             rec.update(t, topn_metrics(slates, oracle_items[:, : self.top_n], k))
             rec.add(t, f"ndcg@{k}[util]", *mean_defined(ndcg_graded(mu, mu_star)))
         if "diversity" in f:
-            rec.add(t, "coverage", *coverage(slates, available))
-            rec.add(t, "coverage_cum", *self._coverage.update(slates, available))
-            rec.add(t, "ild_emb", *mean_defined(ild_emb(slates, item_vectors)))
-            rec.add(t, "ild_cat", *mean_defined(ild_cat(slates, self.categories)))
-            rec.add(t, "cat_entropy", *mean_defined(cat_entropy(slates, self.categories, self.n_categories)))
-            x_all = exposure(slates, len(available))
+            rec.add(t, "coverage", *coverage(all_slates, available))
+            rec.add(t, "coverage_cum", *self._coverage.update(all_slates, available))
+            rec.add(t, "ild_emb", *mean_defined(ild_emb(all_slates, item_vectors)))
+            rec.add(t, "ild_cat", *mean_defined(ild_cat(all_slates, self.categories)))
+            rec.add(t, "cat_entropy", *mean_defined(cat_entropy(all_slates, self.categories, self.n_categories)))
+            x_all = exposure(all_slates, len(available))
             if t >= self.warmup:
                 self._accumulate_exposure(x_all, available)
             x = x_all[available]
@@ -100,15 +108,15 @@ class MetricSuite:
             rec.add(t, "entropy_exposure", h, n_avail if x.sum() else 0)
             rec.add(t, "entropy_exposure_norm", h / np.log2(n_avail) if n_avail > 1 else np.nan, n_avail)
             counts = self.prior_clicks[: len(available)]
-            rec.add(t, "novelty", *mean_defined(novelty(slates, counts)))
+            rec.add(t, "novelty", *mean_defined(novelty(all_slates, counts)))
         if "homogenisation" in f:
             if self.pairs is None:  # all pairs of the users served now
-                rec.add(t, "hom_rec", *jaccard_pairs(slates, None))
+                rec.add(t, "hom_rec", *jaccard_pairs(all_slates, None))
             else:
-                rec.add(t, "hom_rec", *jaccard_pairs(slates, self._pairs_among(self._rows_of(users))))
+                rec.add(t, "hom_rec", *jaccard_pairs(all_slates, self._pairs_among(self._rows_of(all_users))))
         if "adaptation" in f:
             self._curves(t, users, eu, eu_star, new_events)
-        rec.add(t, "active_users", len(users), len(users))
+        rec.add(t, "active_users", len(all_users), len(all_users))
 
     # ------------------------------------------------------------------ step 4
     def clicks(self, t: int, users: np.ndarray, slates: np.ndarray, position: np.ndarray,
