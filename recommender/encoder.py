@@ -133,12 +133,22 @@ class DenoisingAutoencoder:
         self.model, self.encoder, self.n_items = model, encoder, n_items
 
     # ------------------------------------------------------------------ embeddings
-    def user_embeddings(self, x: sp.csr_matrix, batch: int = 2048) -> np.ndarray:
-        """Fold-in: the bottleneck for each row of ``x`` (a forward pass, no dropout)."""
+    def user_embeddings(self, x: sp.csr_matrix, batch: int = 65_536) -> np.ndarray:
+        """Fold-in: the bottleneck for each row of ``x`` — the encoder's inference pass
+        (unit-normalise, no dropout, dense tanh layers), computed from the sparse rows
+        so the first layer costs nnz × width instead of rows × items × width."""
+        layers = [self.model.get_layer(f"hidden{i}").get_weights() for i in range(len(self.config.hidden))]
+        layers.append(self.model.get_layer("user_embedding").get_weights())
         out = np.zeros((x.shape[0], self.config.dim), np.float32)
         for start in range(0, x.shape[0], batch):
-            dense = _dense(x[start : start + batch])
-            out[start : start + batch] = np.asarray(self.encoder(dense, training=False))
+            rows = sp.csr_matrix(x[start : start + batch], dtype=np.float32)
+            norm = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1), np.float32).ravel())
+            rows = sp.diags(1.0 / np.maximum(norm, 1e-12)).astype(np.float32) @ rows
+            (kernel, bias), rest = layers[0], layers[1:]
+            h = np.tanh(np.asarray(rows @ kernel, np.float32) + bias)
+            for kernel, bias in rest:
+                h = np.tanh(h @ kernel + bias)
+            out[start : start + batch] = h
         return out
 
     def item_embeddings(self) -> np.ndarray:
