@@ -30,8 +30,7 @@ test-fast: $(STAMP)
 
 ## bench: print seconds per iteration and peak memory for the named sizes
 bench: $(STAMP)
-	$(BIN)/python benchmarks/world_step.py
-	$(BIN)/python benchmarks/recommender.py
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.topk import chunked_top_k, default_threads
+from sim.topk import chunked_top_k, chunks, default_threads
 
 
 def position_weights(k: int, bias: float) -> np.ndarray:
@@ -37,11 +37,15 @@ class TrueState:
     chunk_size: int = 1024
     threads: int = field(default_factory=lambda: default_threads())
 
-    def affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """a for matching shapes: ``items`` is (m, k) for ``users`` (m,)."""
-        u = self.user_vectors[users]
-        v = self.item_vectors[items]
-        return np.einsum("md,mkd->mk", u, v) + self.item_quality[items]
+    def affinity(self, users: np.ndarray, items: np.ndarray, chunk: int = 32_768) -> np.ndarray:
+        """a for matching shapes: ``items`` is (m, k) for ``users`` (m,); in chunks of
+        users, so the gathered (chunk, k, d) item vectors stay small."""
+        out = np.empty(items.shape, np.float64)
+        for sl in chunks(len(users), chunk):
+            u = self.user_vectors[users[sl]]
+            v = self.item_vectors[items[sl]]
+            out[sl] = np.einsum("md,mkd->mk", u, v) + self.item_quality[items[sl]]
+        return out
 
     def utility_from_affinity(self, a: np.ndarray) -> np.ndarray:
         return sigmoid((a - self.no_click_utility) / self.temperature)

@@ -11,8 +11,11 @@ from sim.metrics.common import mean_defined
 
 
 # ----------------------------------------------------------------------------- §3.1
-def ild_emb(slates: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """Per slate: mean pairwise (1 − cosine) of true item vectors; NaN below 2 items."""
+def ild_emb(slates: np.ndarray, vectors: np.ndarray, chunk: int = 32_768) -> np.ndarray:
+    """Per slate: mean pairwise (1 − cosine) of true item vectors; NaN below 2 items.
+    Slates are taken in chunks so the gathered vectors stay chunk × k × d."""
+    if len(slates) > chunk:
+        return np.concatenate([ild_emb(slates[i : i + chunk], vectors, chunk) for i in range(0, len(slates), chunk)])
     m, k = slates.shape
     v = vectors[np.maximum(slates, 0)].astype(np.float64)
     v /= np.maximum(np.linalg.norm(v, axis=2, keepdims=True), 1e-12)
