@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/quickstart
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast bench data clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP)
 ## test-fast: the inner loop, skipping tests marked slow
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -x -q
+
+## data: fetch MovieLens-100K into ~/.cache/recdrift (RECDRIFT_DATA) from the RecBole wheel; nothing is committed
+data: $(STAMP)
+	$(BIN)/recdrift data fetch ml-100k
 
 ## bench: print seconds per iteration and peak memory for the named sizes
 bench: $(STAMP)

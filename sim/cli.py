@@ -79,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=None, help="local cluster size (default: one per core)")
     sw.add_argument("--quiet", action="store_true", help="no progress display")
 
+    dp = sub.add_parser("data", help="real interaction logs: fetch ML-100K, describe a log file")
+    dsub = dp.add_subparsers(dest="data_command", required=True)
+    df = dsub.add_parser("fetch", help="download a public dataset into the cache (RECDRIFT_DATA, default ~/.cache/recdrift)")
+    df.add_argument("name", choices=["ml-100k"])
+    di = dsub.add_parser("info", help="what a log holds, and what reading it found")
+    di.add_argument("log", help="a fetched dataset's name, or a path (u.data, ratings.dat, ratings.csv, .inter)")
+    di.add_argument("--format", default=None, help="the log's format when its name does not say")
+
     sub.add_parser("list", help="shipped scenarios and available recommenders")
     return p
 
@@ -92,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return {"run": _run, "validate": _validate, "list": _list, "summarize": _summarize,
-                "report": _report, "compare": _compare, "sweep": _sweep}[args.command](args)
+                "report": _report, "compare": _compare, "sweep": _sweep, "data": _data}[args.command](args)
     except (ScenarioError, BadInput, CheckpointError) as exc:
         if args.debug:
             raise
@@ -317,6 +325,23 @@ def _sweep(args: argparse.Namespace) -> int:
     for key, why in result.failed.items():
         print(f"recdrift: cell {key} {why} (details: {out}/cells/…/error.json)", file=sys.stderr)
     return EXIT_ERROR if result.failed else EXIT_OK
+
+
+def _data(args: argparse.Namespace) -> int:
+    from sim.datasets import DataError, fetch, resolve_log
+
+    try:
+        if args.data_command == "fetch":
+            fetch(args.name)
+            return EXIT_OK
+        data = resolve_log(args.log, args.format)
+    except DataError as exc:
+        raise BadInput(str(exc)) from None
+    span = (data.timestamp.max() - data.timestamp.min()) / 86_400
+    print(f"{data.name}: {data.n_users} users, {data.n_items} items, {len(data)} interactions over {span:.0f} days; "
+          f"density {len(data) / (data.n_users * data.n_items):.4f}")
+    print(f"read: {data.report.summary()}")
+    return EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:
