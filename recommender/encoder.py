@@ -76,6 +76,7 @@ class DenoisingAutoencoder:
         keras.utils.set_random_seed(self.seed)
         cfg, s = self.config, self.seed
         init = lambda i: keras.initializers.GlorotUniform(seed=s * 31 + i)  # noqa: E731
+        n_items = int(n_items)
         inp = keras.Input(shape=(n_items,), name="interactions")
         x = keras.layers.UnitNormalization(name="normalise")(inp)
         x = keras.layers.Dropout(cfg.dropout, seed=s, name="denoise")(x)
