@@ -114,7 +114,14 @@ def _what_was_run(manifest: dict) -> list[tuple[str, str]]:
         ("versions", ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items())),
         ("duration", f"{manifest.get('seconds', 0):.0f} s, {manifest.get('started', '')} → {manifest.get('finished', '')}"),
         ("status", manifest.get("status", "complete")),
-    ]
+    ] + ([("calibration", _calibration(manifest["calibration"]))] if "calibration" in manifest else [])
+
+
+def _calibration(c: dict) -> str:
+    return (f"{c['source']} ({c['users']} users, {c['items']} items, {c['interactions']} interactions): {c['method']}, "
+            f"d = {c['dim']}; held-out AUC {c['holdout_auc']:.3f}; simulated vs real item popularity Spearman "
+            f"{c['popularity_spearman']:.3f}; engagement (ratings ≥ 4) {c['engagement']:.3f} → mean μ of logged "
+            f"pairs {c['mean_mu_logged']:.3f} (T = {c['temperature']:.3g}, no-click utility {c['no_click_utility']:.3g})")
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, formats: tuple[str, ...] = ("html", "md")) -> dict[str, Path]:

@@ -90,6 +90,19 @@ class Catalog:
         self.n += count
         return ids
 
+    def adopt(self, calibration) -> np.ndarray:
+        """Take the items of a calibrated world (vectors, quality, categories); returns
+        its category centres."""
+        n = len(calibration.item_vectors)
+        self.vectors[:n] = calibration.item_vectors
+        self.quality[:n] = calibration.quality
+        self.category[:n] = calibration.category
+        self.centres = calibration.centres
+        if self.spec.feature_dim:
+            eps = self._stream.normal(np.arange(n), tick=0, n=self.spec.feature_dim, salt=6)
+            self.features[:n] = self.vectors[:n] @ self._projection + self.spec.feature_noise * eps
+        return calibration.centres
+
     def arrive(self, iteration: int) -> np.ndarray:
         """Add this iteration's new items; returns their ids."""
         return self._create(self.spec.arrivals_per_iteration, iteration)

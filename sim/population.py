@@ -60,6 +60,13 @@ class Population:
         self.n += count
         return ids
 
+    def adopt(self, calibration) -> None:
+        """Take the users of a calibrated world (interests and home categories)."""
+        n = len(calibration.user_vectors)
+        self.theta[:n] = calibration.user_vectors
+        self.home_category[:n] = calibration.home_category
+        self.centres = calibration.centres
+
     def arrive(self, iteration: int) -> np.ndarray:
         """Add this iteration's new users (cold start); returns their ids."""
         return self._create(self.spec.arrivals_per_iteration, iteration)

@@ -250,6 +250,13 @@ def run(
             break
     if failure is not None:
         events = events[:1]
+    extra = {}
+    if scenario.world.source:
+        from sim.calibration import calibration_for
+
+        w = scenario.world
+        extra["calibration"] = calibration_for(w.source, w.source_format, w.dim, w.items.n_categories,
+                                               w.items.quality_sd).report
     metrics_df = pd.concat(metrics, ignore_index=True)[METRIC_COLUMNS]
     metrics_df = pd.concat([metrics_df, homogenisation_vs_oracle(metrics_df)], ignore_index=True)
     curves_df = pd.concat(curves, ignore_index=True)
@@ -269,6 +276,7 @@ def run(
         finished=datetime.now(timezone.utc).isoformat(),
         seconds=time.perf_counter() - t0,
         status="complete" if failure is None else f"failed at {where}: {failure.error}",
+        extra=extra,
     )
     if failure is not None:
         raise RunFailed(f"run stopped at {where}: {failure.error}", result) from failure.error

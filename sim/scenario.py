@@ -84,6 +84,9 @@ class WorldSpec(_Spec):
     items: ItemsSpec = ItemsSpec()
     allow_repeat: bool = True
     chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1024
+    # calibrate users and items from a real log: a fetched dataset ("ml-100k") or a file
+    source: Annotated[str, Field(min_length=1)] | None = None
+    source_format: Literal["u.data", "ratings.dat", "ratings.csv", "inter"] | None = None
 
 
 # ----------------------------------------------------------------------------- drift
@@ -257,6 +260,36 @@ class Scenario(_Spec):
     recommenders: RecommendersSpec = RecommendersSpec()
     metrics: MetricsSpec = MetricsSpec()
     checkpoint_every: Annotated[int, Field(ge=0)] = 0  # save worlds every N iterations (0 = off)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calibrated(cls, data: Any) -> Any:
+        """With ``world.source``, the log decides the numbers of users and items and the
+        choice model's temperature and no-click utility (see :mod:`sim.calibration`)."""
+        if not isinstance(data, dict) or not isinstance(data.get("world"), dict) or not data["world"].get("source"):
+            return data
+        world = dict(data["world"])
+        users, items = dict(world.get("users") or {}), dict(world.get("items") or {})
+        try:
+            dim = int(world.get("dim", WorldSpec.model_fields["dim"].default))
+            n_cat = int(items.get("n_categories", ItemsSpec.model_fields["n_categories"].default))
+            quality_sd = float(items.get("quality_sd", ItemsSpec.model_fields["quality_sd"].default))
+        except (TypeError, ValueError):
+            return data  # the field validation that follows names the bad value
+        if users.get("arrivals_per_iteration") or items.get("arrivals_per_iteration") or items.get("lifetime"):
+            raise _Field("world.source", "a calibrated world has the log's users and items: no arrivals or lifetimes")
+        from sim.calibration import calibration_for
+        from sim.datasets import DataError
+
+        try:
+            cal = calibration_for(str(world["source"]), world.get("source_format"), dim, n_cat, quality_sd)
+        except (DataError, OSError) as exc:
+            raise _Field("world.source", str(exc)) from None
+        users["n"], items["n"] = cal.report["users"], cal.report["items"]
+        world["users"], world["items"] = users, items
+        choice = dict(data.get("choice") or {})
+        choice["temperature"], choice["no_click_utility"] = cal.temperature, cal.no_click_utility
+        return {**data, "world": world, "choice": choice}
 
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":

@@ -73,6 +73,14 @@ class World(mesa.Model):
         centres = category_centres(w.items.n_categories, w.dim, seeds.keyed("catalog"))
         self.catalog = Catalog(w.items, w.dim, scenario.iterations, centres, seeds.keyed("catalog"))
         self.population = Population(w.users, w.dim, scenario.iterations, centres, seeds.keyed("population"))
+        self.calibration = None
+        if w.source:  # users and items fitted to a real log replace the synthetic ones
+            from sim.calibration import calibration_for
+
+            self.calibration = calibration_for(w.source, w.source_format, w.dim, w.items.n_categories,
+                                               w.items.quality_sd)
+            centres = self.catalog.adopt(self.calibration)
+            self.population.adopt(self.calibration)
         self.drift = DriftSchedule(scenario.drift, seeds.keyed("drift"), centres)
         self.choice = ChoiceModel(scenario.choice, scenario.k, seeds.keyed("choice"))
         self._activity = seeds.keyed("activity")

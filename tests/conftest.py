@@ -25,3 +25,16 @@ def tiny(name: str = "stable", *, users: int = 120, items: int = 150, iterations
 @pytest.fixture
 def tiny_stable() -> Scenario:
     return tiny("stable")
+
+
+def needs_fetched_data(path) -> str | None:
+    """Why a shipped scenario cannot run here (its dataset is not fetched), else None."""
+    from pathlib import Path
+
+    from sim.datasets import DATASETS, dataset_path
+
+    text = Path(path).read_text()
+    for name in DATASETS:
+        if f'source = "{name}"' in text and not dataset_path(name).exists():
+            return f"{Path(path).name} needs {name}: run `make data`"
+    return None
