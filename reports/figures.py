@@ -98,7 +98,7 @@ def mark_onsets(ax, onsets, colour: str = "#555555") -> None:
     for t in sorted(onsets):
         ax.axvline(t, color=colour, ls="--", lw=1)
         if (t - last) > 0.06 * max(hi - lo, 1):
-            ax.annotate(f"drift t={t}", (t, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+            ax.annotate(f"drift t={t}", (t, 0), xycoords=("data", "axes fraction"), xytext=(3, 4),
                         textcoords="offset points", fontsize=8, color=colour)
             last = t
 
@@ -127,7 +127,8 @@ def plot_event_aligned(ax, data: dict[str, tuple[np.ndarray, np.ndarray]], colou
                 ax.plot([ttr], [0.95 * b], marker="v", color=colours.get(rec), ms=7)
     ax.axvline(0, color="#555555", ls="--", lw=1)
     ax.set_title(title)
-    ax.set_xlabel("τ, iterations since onset (▼ = TTR95, dotted = 95 % of pre-drift level)")
+    ax.set_xlabel("τ, iterations since onset (▼ = TTR95, at the right edge if censored; dotted = 95 % of pre-drift level)",
+                  fontsize=9)
     ax.set_ylabel("utility / oracle utility, affected users")
     ax.grid(alpha=0.3)
     return data
@@ -140,7 +141,6 @@ def plot_tradeoff(ax, points: pd.DataFrame, colours: dict[str, str], *, x: str, 
         xerr = np.array([[p[x] - p[f"{x} lo"]], [p[f"{x} hi"] - p[x]]]) if not np.isnan(p[f"{x} lo"]) else None
         yerr = np.array([[p[y] - p[f"{y} lo"]], [p[f"{y} hi"] - p[y]]]) if not np.isnan(p[f"{y} lo"]) else None
         ax.errorbar(p[x], p[y], xerr=xerr, yerr=yerr, fmt="o", color=colours.get(rec), label=rec, capsize=3)
-        ax.annotate(rec, (p[x], p[y]), xytext=(5, 5), textcoords="offset points", fontsize=8)
     ax.set_xlabel(f"{x} (mean after warm-up)")
     ax.set_ylabel(f"{y} (mean after warm-up)")
     ax.set_title("Accuracy–diversity trade-off")
@@ -183,8 +183,19 @@ def plot_lorenz(ax, data: dict[str, Lorenz], colours: dict[str, str]) -> dict[st
     ax.plot([0, 1], [0, 1], color="#555555", ls="--", lw=1, label="equal exposure")
     for rec, c in data.items():
         ax.plot(c.item_share, c.exposure_share, color=colours.get(rec), lw=1.6, label=f"{rec} (Gini {c.gini:.2f})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_xlim(0, 1.005)
+    ax.set_ylim(0, 1.005)
+    if data and np.median([np.interp(0.5, c.exposure_share, c.item_share) for c in data.values()]) > 0.8:
+        # most curves hug the right edge: zoom on the most exposed fifth of the catalogue
+        inset = ax.inset_axes([0.08, 0.42, 0.5, 0.5])
+        for rec, c in data.items():
+            inset.plot(c.item_share, c.exposure_share, color=colours.get(rec), lw=1.4)
+        inset.plot([0.8, 1], [0.8, 1], color="#555555", ls="--", lw=1)
+        inset.set_xlim(0.8, 1.0)
+        inset.set_ylim(0, 1)
+        inset.set_title("most exposed 20 % of items", fontsize=8)
+        inset.tick_params(labelsize=7)
+        inset.grid(alpha=0.3)
     ax.set_xlabel("share of items, least exposed first")
     ax.set_ylabel("share of all impressions")
     ax.set_title("Exposure Lorenz curves (after warm-up)")
