@@ -39,10 +39,10 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     if k == n:
         cand = np.broadcast_to(np.arange(n), (rows, n))
     elif n >= _GROUPED_MIN_COLUMNS and n // _group_size(n, k) >= 2 * k:
-        cand = _grouped_candidates(scores, k)
+        cand = _grouped_candidates(scores, k)  # ties already made deterministic there
     else:
         cand = np.argpartition(scores, n - k, axis=1)[:, n - k :]
-    cand = _fix_boundary_ties(scores, cand, k)
+        cand = _fix_boundary_ties(scores, cand, k)
     vals = np.take_along_axis(scores, cand, axis=1)
     order = np.lexsort((cand, -vals), axis=-1)
     return np.take_along_axis(cand, order, axis=1).astype(np.int64, copy=False)
@@ -71,7 +71,20 @@ def _grouped_candidates(scores: np.ndarray, k: int) -> np.ndarray:
     vals = np.take_along_axis(scores, col, axis=1)
     m = col.shape[1]
     pick = np.argpartition(vals, m - k, axis=1)[:, m - k :]
-    return np.take_along_axis(col, pick, axis=1)
+    cand = np.take_along_axis(col, pick, axis=1)
+    # Ties at the k-th value, checked without another pass over the row: if at most k
+    # groups reach the k-th value, every entry that does is among the candidates, so
+    # counting there is enough; rows with more such groups or entries are tied.
+    kth = np.take_along_axis(vals, pick, axis=1).min(axis=1)
+    finite = np.isfinite(kth) | (kth == -np.inf)
+    groups_ge = (gmax >= kth[:, None]).sum(axis=1)
+    entries_ge = (vals >= kth[:, None]).sum(axis=1)
+    tied = np.flatnonzero(((groups_ge > k) | (entries_ge > k)) & finite)
+    if tied.size:
+        cand = cand.copy()
+        for r in tied:  # rare: exact ties at the boundary
+            cand[r] = np.lexsort((np.arange(n), -scores[r]))[:k]
+    return cand
 
 
 def _fix_boundary_ties(scores: np.ndarray, cand: np.ndarray, k: int) -> np.ndarray:
