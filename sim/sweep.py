@@ -179,8 +179,10 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
             yield client
         return
     n = workers or os.cpu_count() or 1
+    # one core per worker: numpy/BLAS and recdrift's own chunk threads are told so
+    env = {"RECDRIFT_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                      host="127.0.0.1") as cluster, Client(cluster) as client:
+                      host="127.0.0.1", env=env) as cluster, Client(cluster) as client:
         yield client
 
 
