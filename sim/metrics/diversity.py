@@ -11,19 +11,26 @@ from sim.metrics.common import mean_defined
 
 
 # ----------------------------------------------------------------------------- §3.1
-def ild_emb(slates: np.ndarray, vectors: np.ndarray, chunk: int = 32_768) -> np.ndarray:
+def ild_emb(slates: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """Per slate: mean pairwise (1 − cosine) of true item vectors; NaN below 2 items.
-    Slates are taken in chunks so the gathered vectors stay chunk × k × d."""
-    if len(slates) > chunk:
-        return np.concatenate([ild_emb(slates[i : i + chunk], vectors, chunk) for i in range(0, len(slates), chunk)])
+
+    Σ_{i<j} cos = (‖Σ u_i‖² − Σ ‖u_i‖²) / 2 over the slate's unit vectors u; the sum
+    Σ u_i is one sparse (slates × items) @ (items × d) product, so the cost is
+    slates × k × d with no (slates, k, d) temporary.
+    """
+    import scipy.sparse as sp
+
     m, k = slates.shape
-    v = vectors[np.maximum(slates, 0)].astype(np.float64)
-    v /= np.maximum(np.linalg.norm(v, axis=2, keepdims=True), 1e-12)
+    v = np.asarray(vectors, np.float64)
+    unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
     valid = slates >= 0
-    v *= valid[:, :, None]
-    s = v.sum(axis=1)
+    ids = np.where(valid, slates, 0)
+    member = sp.csr_matrix((valid.ravel().astype(np.float64), ids.ravel(), np.arange(0, m * k + 1, k)),
+                           shape=(m, len(unit)))
+    s = member @ unit
+    self_sq = ((unit * unit).sum(axis=1)[ids] * valid).sum(axis=1)
     n = valid.sum(axis=1)
-    pair_cos = ((s * s).sum(axis=1) - (v * v).sum(axis=(1, 2))) / 2  # Σ_{i<j} cos
+    pair_cos = ((s * s).sum(axis=1) - self_sq) / 2  # Σ_{i<j} cos
     pairs = n * (n - 1) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, 1.0 - pair_cos / np.where(pairs > 0, pairs, 1), np.nan)
