@@ -95,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     rpl.add_argument("--train-fraction", type=float, default=0.5,
                      help="share of interactions before the first evaluated window (default: %(default)s)")
     rpl.add_argument("--format", default=None, help="the log's format when its name does not say")
+    rpl.add_argument("--config", default=None, metavar="SCENARIO",
+                     help="take the recommenders' settings from this scenario file's [recommenders] "
+                          "(one window = one iteration; e.g. scenarios/replay/ml100k.toml)")
     rpl.add_argument("--out", default=None, help="output folder (default: runs/replay-<log>)")
 
     sub.add_parser("list", help="shipped scenarios and available recommenders")
@@ -378,12 +381,14 @@ def _replay(args: argparse.Namespace) -> int:
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     try:
         table = replay(data, names, seed_list(args.seeds), window_days=args.window_days,
-                       train_fraction=args.train_fraction)
+                       train_fraction=args.train_fraction,
+                       config=load_scenario(args.config) if args.config else None)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     write_parquet(table, out / "replay.parquet")
     summary = summarise(table)
     write_json({"dataset": data.name, "source": str(args.log), "recommenders": names, "seeds": seed_list(args.seeds),
+                "config": args.config,
                 "window_days": args.window_days, "train_fraction": args.train_fraction,
                 "read": data.report.summary(), "started": started.isoformat(), "seconds": round(time.perf_counter() - t0, 3),
                 "summary": summary.to_dict(orient="records")}, out / "manifest.json")

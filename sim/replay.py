@@ -52,12 +52,16 @@ def windows(data: InteractionData, window_days: float, train_fraction: float) ->
     return w, max(first, 1)
 
 
-def replay_scenario(data: InteractionData, n_windows: int, k: int) -> Scenario:
-    """The recommenders' configuration: the defaults, sized to the log."""
-    return Scenario.model_validate({
+def replay_scenario(data: InteractionData, n_windows: int, k: int, config: Scenario | None = None) -> Scenario:
+    """The recommenders' configuration, sized to the log: ``config``'s ``[recommenders]``
+    (one window = one iteration), else the defaults."""
+    doc = {
         "name": f"replay-{data.name}"[:100].replace(" ", "_"), "iterations": max(n_windows, 2), "k": k,
         "world": {"users": {"n": max(data.n_users, 2)}, "items": {"n": max(data.n_items, k + 1)}},
-    })
+    }
+    if config is not None:
+        doc["recommenders"] = config.recommenders.model_dump()
+    return Scenario.model_validate(doc)
 
 
 def _interactions(data: InteractionData, w: np.ndarray, mask: np.ndarray) -> Interactions:
@@ -89,13 +93,13 @@ def score(lists: np.ndarray, truth: sp.csr_matrix, cutoffs: Sequence[int]) -> di
 
 
 def replay(data: InteractionData, recommenders: Sequence[str], seeds: Sequence[int], *, window_days: float = 7.0,
-           train_fraction: float = 0.5, cutoffs: Sequence[int] = (10, 20),
+           train_fraction: float = 0.5, cutoffs: Sequence[int] = (10, 20), config: Scenario | None = None,
            progress: Callable[[str, int, int, int], None] | None = None) -> pd.DataFrame:
     """Replay ``data`` for every recommender × seed; the tidy table of the module docstring."""
     w, first = windows(data, window_days, train_fraction)
     last = int(w.max())
     k = max(cutoffs)
-    scenario = replay_scenario(data, last + 1, k)
+    scenario = replay_scenario(data, last + 1, k, config)
     # items the log has shown before each window (ids are numbered by first appearance)
     known_before = np.array([int(data.item[w < t].max(initial=-1)) + 1 for t in range(last + 2)])
     rows = []

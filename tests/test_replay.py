@@ -71,3 +71,18 @@ def test_replay_command(tmp_path, capsys):
     assert main(["replay", str(path), "--recommenders", "oracle"]) == 2
     assert main(["replay", str(tmp_path / "missing.inter")]) == 2
     assert main(["replay", str(path), "--train-fraction", "1.5", "--out", str(tmp_path / "o2")]) == 2
+
+
+def test_a_config_file_sets_the_recommenders(log, tmp_path):
+    from pathlib import Path
+
+    from sim.scenario import load_scenario
+
+    shipped = load_scenario(Path(__file__).parents[1] / "scenarios" / "replay" / "ml100k.toml")
+    assert shipped.recommenders.full.retrain_every == 1
+    cfg = tmp_path / "short.toml"
+    cfg.write_text('name = "short"\n[recommenders.popularity]\nwindow = 1\n')
+    default = replay(log, ["popularity"], [0], cutoffs=(10,))
+    short = replay(log, ["popularity"], [0], cutoffs=(10,), config=load_scenario(cfg))
+    assert not default["value"].equals(short["value"])  # a one-week memory recommends other items
+    assert main(["replay", str(tmp_path / "missing.data"), "--config", str(cfg)]) == 2
