@@ -46,6 +46,11 @@ class PipelineConfig:
     retrain_every: int = 5
     drift_threshold: float = 0.15
     min_train_iterations: int = 3
+    # ranking: cosine + recency_prior × (standardised log clicks of the last recency_window
+    # iterations); 0 = pure cosine. Between retrains the model cannot know what is
+    # trending now; this prior does, without retraining.
+    recency_prior: float = 0.0
+    recency_window: int = 4
 
 
 class FullPipeline:
@@ -121,7 +126,8 @@ class FullPipeline:
             items = np.concatenate([items, np.zeros((exclude.n_items - items.shape[0], items.shape[1]), np.float32)])
         share = self.config.diversity_share
         n_div = int(round(share * k)) if self.patterns_ is not None and self.patterns_.k_ > 1 else 0
-        main = cosine_top_k(vecs, items, k - n_div, exclude)
+        prior = self._recency_prior(exclude.n_items)
+        main = cosine_top_k(vecs, items, k - n_div, exclude, item_bias=prior)
         if n_div == 0:
             return main
         second = np.argsort(-self.patterns_.similarities(l2_normalise(vecs)), axis=1)[:, 1]
@@ -131,7 +137,8 @@ class FullPipeline:
             rows = np.repeat(np.arange(sl.stop - sl.start), placed.shape[1])
             s[rows, placed[sl].ravel()] = -np.inf
 
-        extra = cosine_top_k(self.patterns_.centroids_[second], items, n_div, exclude, extra_mask=mask_placed)
+        extra = cosine_top_k(self.patterns_.centroids_[second], items, n_div, exclude, extra_mask=mask_placed,
+                             item_bias=prior)
         return np.concatenate([main, extra], axis=1)
 
     # ------------------------------------------------------------------ checkpoints
@@ -285,6 +292,17 @@ class FullPipeline:
             centroid = l2_normalise(self.patterns_.centroids_[labels])
             vecs = alpha * vecs + (1 - alpha) * centroid
         return vecs
+
+    def _recency_prior(self, n_items: int) -> np.ndarray | None:
+        """β × standardised log(1 + clicks) per item over the last ``recency_window``
+        iterations (None when β = 0)."""
+        beta = self.config.recency_prior
+        if beta <= 0:
+            return None
+        clicks = self.buffer_.clicks()
+        recent = (clicks.iteration >= self.now_ - self.config.recency_window) & (clicks.item < n_items)
+        z = np.log1p(np.bincount(clicks.item[recent], minlength=n_items).astype(np.float64))
+        return (beta * (z - z.mean()) / max(z.std(), 1e-12)).astype(np.float32)
 
     def _fallback_scores(self, n_items: int) -> np.ndarray:
         clicks = self.buffer_.clicks()

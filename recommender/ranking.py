@@ -22,11 +22,11 @@ def l2_normalise(v: np.ndarray) -> np.ndarray:
 
 
 def cosine_top_k(users: np.ndarray, items_normalised: np.ndarray, k: int, exclude: Exclusions,
-                 *, chunk: int = 1024, extra_mask=None) -> np.ndarray:
+                 *, chunk: int = 1024, extra_mask=None, item_bias: np.ndarray | None = None) -> np.ndarray:
     """Top-k items by cosine for each row of ``users`` (rows need not be normalised).
 
     ``extra_mask(scores, rows_slice)`` may mask more entries in place (e.g. items
-    already placed in the slate).
+    already placed in the slate); ``item_bias`` (n,) is added to every user's scores.
     """
     m, n = len(users), items_normalised.shape[0]
     u = l2_normalise(users)
@@ -39,4 +39,5 @@ def cosine_top_k(users: np.ndarray, items_normalised: np.ndarray, k: int, exclud
         if extra_mask is not None:
             extra_mask(scores, sl)
 
-    return chunked_top_k(u, items_normalised.T, k, bias=exclude.item_penalty(n)[:n], mask=mask, chunk=chunk)
+    bias = exclude.item_penalty(n)[:n] if item_bias is None else exclude.item_penalty(n)[:n] + item_bias[:n]
+    return chunked_top_k(u, items_normalised.T, k, bias=bias, mask=mask, chunk=chunk)

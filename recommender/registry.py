@@ -41,7 +41,7 @@ def pipeline_config(scenario: Scenario, strategy: str | None = None):
                               warm_epochs=f.warm_epochs, batch_size=f.batch_size, learning_rate=f.learning_rate),
         n_patterns=f.n_patterns, blend_history=f.blend_history, diversity_share=f.diversity_share,
         strategy=strategy or f.strategy, retrain_every=f.retrain_every, drift_threshold=f.drift_threshold,
-        min_train_iterations=f.min_train_iterations,
+        min_train_iterations=f.min_train_iterations, recency_prior=f.recency_prior, recency_window=f.recency_window,
     )
 
 

@@ -209,6 +209,9 @@ class FullSpec(_Spec):
     retrain_every: Annotated[int, Field(ge=1)] = 5
     drift_threshold: Annotated[float, Field(gt=0.0)] = 0.15
     min_train_iterations: Annotated[int, Field(ge=1)] = 3
+    # ranking: cosine + recency_prior × standardised log clicks of the last recency_window iterations
+    recency_prior: NonNeg = 0.0
+    recency_window: Annotated[int, Field(ge=1)] = 4
 
 
 class CFSpec(_Spec):
