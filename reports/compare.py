@@ -110,7 +110,7 @@ def compare_runs(run_dirs: list[str | Path], *, labels: list[str] | None = None,
                     continue
                 rows.append({"run": labels[j], "recommender": rec, "metric": metric_id,
                              **_one(a_tab[rec].dropna(), b_tab[rec].dropna(), level)})
-    n_min = int(table_min_seeds(rows))
+    n_min = min((r["n_seeds"] for r in rows), default=0)
     if n_min < MIN_SEEDS_FOR_CLAIMS:
         warnings.append(f"some rows rest on {n_min} seeds: verdicts lean on the t-test's normality assumption and "
                         f"miss all but large changes; run ≥ {MIN_SEEDS_FOR_CLAIMS} seeds for claims")
@@ -144,10 +144,6 @@ def _one(a: pd.Series, b: pd.Series, level: float) -> dict:
     identical = paired and len(shared) == len(a) == len(b) and bool((a.loc[shared] == b.loc[shared]).all())
     return {"baseline": base, "value": run, "diff": c["mean_diff"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],
             "p": c["p_t"], "paired": paired, "n_seeds": c["n_seeds"], "identical": identical}
-
-
-def table_min_seeds(rows: list[dict]) -> int:
-    return min((r["n_seeds"] for r in rows), default=0)
 
 
 def _verdict(row, level: float) -> str:

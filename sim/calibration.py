@@ -158,3 +158,9 @@ def calibrate(data: InteractionData, dim: int, n_categories: int, quality_sd: fl
 def calibration_for(source: str, fmt: str | None, dim: int, n_categories: int, quality_sd: float) -> Calibration:
     """Cached per process: every world of a run shares one fit."""
     return calibrate(resolve_log(source, fmt), dim, n_categories, quality_sd)
+
+
+def world_calibration(world) -> Calibration:
+    """The (cached) calibration of a scenario's ``[world]`` that has a ``source``."""
+    return calibration_for(world.source, world.source_format, world.dim, world.items.n_categories,
+                           world.items.quality_sd)

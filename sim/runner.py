@@ -252,11 +252,9 @@ def run(
         events = events[:1]
     extra = {}
     if scenario.world.source:
-        from sim.calibration import calibration_for
+        from sim.calibration import world_calibration
 
-        w = scenario.world
-        extra["calibration"] = calibration_for(w.source, w.source_format, w.dim, w.items.n_categories,
-                                               w.items.quality_sd).report
+        extra["calibration"] = world_calibration(scenario.world).report
     metrics_df = pd.concat(metrics, ignore_index=True)[METRIC_COLUMNS]
     metrics_df = pd.concat([metrics_df, homogenisation_vs_oracle(metrics_df)], ignore_index=True)
     curves_df = pd.concat(curves, ignore_index=True)

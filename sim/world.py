@@ -75,10 +75,9 @@ class World(mesa.Model):
         self.population = Population(w.users, w.dim, scenario.iterations, centres, seeds.keyed("population"))
         self.calibration = None
         if w.source:  # users and items fitted to a real log replace the synthetic ones
-            from sim.calibration import calibration_for
+            from sim.calibration import world_calibration
 
-            self.calibration = calibration_for(w.source, w.source_format, w.dim, w.items.n_categories,
-                                               w.items.quality_sd)
+            self.calibration = world_calibration(w)
             centres = self.catalog.adopt(self.calibration)
             self.population.adopt(self.calibration)
         self.drift = DriftSchedule(scenario.drift, seeds.keyed("drift"), centres)
@@ -164,10 +163,7 @@ class World(mesa.Model):
         #    metrics; feedback-driven drift; churn
         with clock("choice"):
             choices = self.choice.choose(active, t, affinity, mu)
-            block = LogBlock(t, active, slates.astype(np.int32), choices.position, choices.rating)
-            self.log.append(block)
-            if self.log_sink is not None:
-                self.log_sink.write(block)
+            self._record(LogBlock(t, active, slates.astype(np.int32), choices.position, choices.rating))
             clicked = np.flatnonzero(choices.position >= 0)
             users, items = active[clicked], slates[clicked, choices.position[clicked]]
             self.drift.after_clicks(pop, users, cat.vectors[items], t)
@@ -209,10 +205,7 @@ class World(mesa.Model):
         seen = pool[np.minimum((u * pool.size).astype(np.int64), pool.size - 1)]
         affinity = truth.affinity(browsing, seen)
         choices = self.choice.choose(browsing, t, affinity, truth.utility_from_affinity(affinity), browse=True)
-        block = LogBlock(t, browsing, seen.astype(np.int32), choices.position, choices.rating, organic=True)
-        self.log.append(block)
-        if self.log_sink is not None:
-            self.log_sink.write(block)
+        self._record(LogBlock(t, browsing, seen.astype(np.int32), choices.position, choices.rating, organic=True))
         hit = np.flatnonzero(choices.position >= 0)
         users, items = browsing[hit], seen[hit, choices.position[hit]]
         self.drift.after_clicks(self.population, users, self.catalog.vectors[items], t)
@@ -227,6 +220,12 @@ class World(mesa.Model):
         if size == 0 or size >= initial:
             return None
         return np.flatnonzero(self._evaluation.uniform(active, tick=0, salt=31)[:, 0] < size / initial)
+
+    def _record(self, block: LogBlock) -> None:
+        """Append to the log (and to the streamed copy, if any)."""
+        self.log.append(block)
+        if self.log_sink is not None:
+            self.log_sink.write(block)
 
     def active_users(self, present: np.ndarray, t: int) -> np.ndarray:
         """Present users who come to the service at ``t`` (keyed draw per user)."""

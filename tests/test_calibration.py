@@ -83,10 +83,9 @@ def test_ml100k_abrupt_shift_runs_and_the_calibration_is_good():
     assert (sc.world.users.n, sc.world.items.n) == (943, 1682)
     metrics, *_ = simulate(sc, 0, "popularity")
     assert metrics[metrics.metric == "eur"]["value"].between(0, 1).all()
-    from sim.calibration import calibration_for
+    from sim.calibration import world_calibration
 
-    w = sc.world
-    r = calibration_for(w.source, w.source_format, w.dim, w.items.n_categories, w.items.quality_sd).report
+    r = world_calibration(sc.world).report
     assert r["holdout_auc"] > 0.85 and r["popularity_spearman"] > 0.8
 
 
