@@ -15,6 +15,10 @@ user is still served. After ``--warmup`` iterations (the full
 pipeline's first fit happens there and is reported apart), ``--iterations`` are
 timed: the stage columns are means per iteration (training amortised).
 
+``--shards N`` runs each world split over N Dask actors on a local cluster of N
+single-threaded workers (:mod:`sim.shards`); ``peak RSS`` is then the driver's plus
+every worker's, and the stage columns are the slowest shard's.
+
 ``rank/mm`` is the ranking stage's time over a bare float32 matmul of the same
 shape (active users × the recommender's embedding size × items, in the same
 chunks) plus ``argpartition`` for the top k: how close ranking runs to the
@@ -24,9 +28,14 @@ machine's matrix-multiply limit.
 from __future__ import annotations
 
 import json
+import sys
 import time
+from pathlib import Path
 
-from _harness import peak_rss_mib, run_child  # noqa: E402 - also keeps this folder off sys.path
+# Dask's worker processes re-import this file without its folder on sys.path: put it
+# there for the one import; _harness takes it off again.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import peak_rss_mib, run_child  # noqa: E402
 
 SIZES = {
     "small": (1_000, 1_000, 10),
@@ -73,7 +82,24 @@ def bare_ranking(users: int, width: int, items: int, k: int, chunk: int) -> floa
     return time.perf_counter() - start
 
 
-def measure(size: str, recommender: str, warmup: int, iterations: int) -> dict:
+def measure(size: str, recommender: str, warmup: int, iterations: int, shards: int = 0) -> dict:
+    if not shards:
+        return _measure(size, recommender, warmup, iterations, None, 0)
+    from sim.sweep import dask_client
+
+    with dask_client(workers=shards) as client:
+        out = _measure(size, recommender, warmup, iterations, client, shards)
+        out["peak_rss_mib"] += sum(client.run(_worker_peak_rss_mib).values())
+    return out
+
+
+def _worker_peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _measure(size: str, recommender: str, warmup: int, iterations: int, client, shards: int) -> dict:
     import numpy as np
 
     from recommender.registry import make_recommender
@@ -83,7 +109,12 @@ def measure(size: str, recommender: str, warmup: int, iterations: int) -> dict:
     sc = scenario(size, warmup + iterations)
     t0 = time.perf_counter()
     rec = make_recommender(recommender, sc, RunSeeds.from_seed(0))
-    world = World(sc, 0, rec, recommender)
+    if shards:
+        from sim.shards import ShardedWorld
+
+        world = ShardedWorld(sc, 0, rec, recommender, client=client, shards=shards)
+    else:
+        world = World(sc, 0, rec, recommender)
     build = time.perf_counter() - t0
     for _ in range(warmup):
         world.step()
@@ -113,11 +144,12 @@ def main() -> None:
     p.add_argument("--recommenders", default=None, help="comma-separated (default: per size, see the docstring)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--iterations", type=int, default=10)
+    p.add_argument("--shards", type=int, default=0, help="split each world over N Dask actors (default: 0 = in process)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
         size, rec = a.child.split(":")
-        print(json.dumps(measure(size, rec, a.warmup, a.iterations)))
+        print(json.dumps(measure(size, rec, a.warmup, a.iterations, a.shards)))
         return
     head = (f"{'size':>6} {'users':>8} {'items':>6} {'d':>3} {'recomm.':>10} | {'s/iter':>7} | "
             + " ".join(f"{s:>8}" for s in STAGES) + f" | {'rank/mm':>7} | {'1st fit':>7} {'peak RSS':>9}")
@@ -126,9 +158,11 @@ def main() -> None:
     for size in a.sizes.split(","):
         recs = a.recommenders.split(",") if a.recommenders else RECOMMENDERS[size]
         for rec in recs:
-            r = run_child(__file__, [f"{size}:{rec}", "--warmup", str(a.warmup), "--iterations", str(a.iterations)])
+            r = run_child(__file__, [f"{size}:{rec}", "--warmup", str(a.warmup), "--iterations", str(a.iterations),
+                                     "--shards", str(a.shards)])
             ratio = "–" if r["rank_ratio"] != r["rank_ratio"] else f"{r['rank_ratio']:.2f}"
-            print(f"{size:>6} {r['users']:>8} {r['items']:>6} {r['dim']:>3} {rec:>10} | {r['s_per_iter']:>7.3f} | "
+            label = f"{rec}/{a.shards}sh" if a.shards else rec
+            print(f"{size:>6} {r['users']:>8} {r['items']:>6} {r['dim']:>3} {label:>10} | {r['s_per_iter']:>7.3f} | "
                   + " ".join(f"{r[s + '_s']:>8.3f}" for s in STAGES)
                   + f" | {ratio:>7} | {r['first_fit_s']:>7.1f} {r['peak_rss_mib'] / 1024:>6.2f} GiB", flush=True)
 

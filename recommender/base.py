@@ -14,6 +14,9 @@ estimator::
 ``clicked`` flag), ``items`` is :class:`sim.catalog.ItemInfo`, ``exclude`` is an
 :class:`Exclusions`. Learned state ends in ``_``. A recommender that must read
 the world's hidden state (only the oracle) also defines ``attach_world(world)``.
+One that holds much it does not need to recommend (a Keras model, the training
+log) may define ``serving()``: a copy that can only recommend, which is what a
+sharded run (:mod:`sim.shards`) sends to the workers after each update.
 :func:`validate_slates` is what the harness checks every slate against;
 :func:`recommender.checks.check_recommender` runs a whole conformance suite.
 """
@@ -161,6 +164,21 @@ def top_k_shared(scores: np.ndarray, k: int, exclude: Exclusions, rows: int) -> 
     if (keep.sum(axis=1) < k).any():
         raise RecommenderError("a user has fewer than k eligible items")
     return cand[keep].reshape(rows, k).astype(np.int64)
+
+
+def serving_copy(recommender: object, **replace: object) -> object:
+    """A shallow copy of ``recommender`` with some attributes replaced: the usual body
+    of a ``serving()`` method (drop what only learning needs, keep what ranking reads)."""
+    copy = object.__new__(type(recommender))
+    copy.__dict__.update(recommender.__dict__)
+    copy.__dict__.update(replace)
+    return copy
+
+
+def serving(recommender: object) -> object:
+    """What a shard needs of ``recommender`` to recommend: its ``serving()`` copy, or itself."""
+    make = getattr(recommender, "serving", None)
+    return make() if callable(make) else recommender
 
 
 def generator_state(rng: np.random.Generator) -> np.ndarray:

@@ -16,38 +16,49 @@ import numpy as np
 from recommender.base import Exclusions, RecommenderError, generator_state, restore_generator, top_k_shared
 from sim.catalog import ItemInfo
 from sim.log import Interactions
+from sim.random import KeyedStream
 
 
 class RandomRecommender:
-    """k distinct eligible items per user, uniformly at random."""
+    """k distinct eligible items per user, uniformly at random.
+
+    Draws are keyed by (user, model version, call since the last update), not taken
+    in sequence: a user's slate does not depend on who else was served in the same
+    call, so a population split into shards gets the same slates.
+    """
 
     def __init__(self, random_state: int = 0):
         self.random_state = random_state
 
     def fit(self, log: Interactions, items: ItemInfo) -> "RandomRecommender":
-        self.rng_ = np.random.default_rng(self.random_state)
+        self.version_, self.calls_ = 0, 0
         return self
 
     def partial_fit(self, new: Interactions, items: ItemInfo) -> "RandomRecommender":
-        if not hasattr(self, "rng_"):
+        if not hasattr(self, "version_"):
             return self.fit(new, items)
+        self.version_, self.calls_ = self.version_ + 1, 0
         return self
 
     def state(self) -> dict[str, np.ndarray]:
         """Learned state as arrays (for checkpoints; no pickle)."""
-        return {"rng": generator_state(self.rng_)}
+        return {"counters": np.array([self.version_, self.calls_], np.int64)}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        self.rng_ = restore_generator(state["rng"])
+        self.version_, self.calls_ = (int(x) for x in state["counters"])
 
     def recommend(self, user_ids: np.ndarray, k: int, *, exclude: Exclusions) -> np.ndarray:
-        m = len(user_ids)
+        users = np.asarray(user_ids, np.int64)
+        m = len(users)
         pool = np.flatnonzero(~exclude.unavailable)
         if len(pool) < k:
             raise RecommenderError(f"only {len(pool)} items can be recommended, {k} requested")
+        stream, tick = KeyedStream(self.random_state), (self.version_ << 12) + self.calls_
+        self.calls_ += 1
         # draw a few spare candidates per user, drop duplicates and exclusions, keep k
         width = min(len(pool), 2 * k + 8)
-        cand = pool[self.rng_.integers(0, len(pool), size=(m, width))]
+        u = stream.uniform(users, tick=tick, n=width)
+        cand = pool[np.minimum((u * len(pool)).astype(np.int64), len(pool) - 1)]
         srt = np.argsort(cand, axis=1, kind="stable")
         s = np.take_along_axis(cand, srt, axis=1)
         dup_sorted = np.concatenate([np.zeros((m, 1), bool), s[:, 1:] == s[:, :-1]], axis=1)
@@ -59,11 +70,12 @@ class RandomRecommender:
         rank = np.cumsum(ok, axis=1)
         keep = ok & (rank <= k) & good[:, None]
         out[good] = cand[keep].reshape(-1, k)
-        for r in np.flatnonzero(~good):  # rare: fall back to an exact permutation
+        for r in np.flatnonzero(~good):  # rare: fall back to an exact keyed permutation
             row_pool = pool[~exclude.subset(slice(r, r + 1)).contains(np.zeros(1, np.int64), pool[None, :])[0]]
             if len(row_pool) < k:
-                raise RecommenderError(f"user {user_ids[r]} has only {len(row_pool)} eligible items, {k} requested")
-            out[r] = self.rng_.choice(row_pool, size=k, replace=False)
+                raise RecommenderError(f"user {users[r]} has only {len(row_pool)} eligible items, {k} requested")
+            keys = stream.child(int(users[r])).uniform(row_pool, tick=tick)[:, 0]
+            out[r] = row_pool[np.argsort(keys, kind="stable")[:k]]
         return out
 
 
@@ -148,6 +160,10 @@ class OracleRecommender:
 
     def attach_world(self, world) -> None:
         self.world_ = world
+
+    def serving(self) -> "OracleRecommender":
+        """A fresh oracle: a shard attaches it to its own world."""
+        return OracleRecommender(self.random_state)
 
     def state(self) -> dict[str, np.ndarray]:
         return {}

@@ -14,10 +14,11 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 
-from recommender.base import Exclusions, top_k_shared
+from recommender.base import Exclusions, serving_copy, top_k_shared
 from recommender.preprocessing import PreprocessConfig, build_feedback
 from sim.catalog import ItemInfo
 from sim.log import Interactions
+from sim.random import KeyedStream
 from sim.topk import chunked_top_k
 
 
@@ -35,7 +36,8 @@ class PureSVD:
         self.n_items_ = items.n_items
         self.components_ = None
         self.last_fit_ = -10**9
-        self.tiebreak_ = np.random.default_rng(self.random_state).random(items.n_items) * 1e-6
+        self.tiebreak_ = np.empty(0)
+        self._tiebreak(items.n_items)
         self._refit()
         return self
 
@@ -69,10 +71,16 @@ class PureSVD:
         self.components_ = np.array(state["components"]) if "components" in state else None
         self._feedback = self._build()
 
+    def serving(self) -> "PureSVD":
+        """A copy that recommends but cannot learn (no training log): for user shards."""
+        return serving_copy(self, log_=None)
+
     def _tiebreak(self, n: int) -> np.ndarray:
-        """A seeded random tie-break per item (never by id), grown as items arrive."""
+        """A seeded random tie-break per item (never by id), keyed by item id so it does
+        not depend on when items arrived or which copy of the model grew it."""
         if len(self.tiebreak_) < n:
-            extra = np.random.default_rng([self.random_state, n]).random(n - len(self.tiebreak_)) * 1e-6
+            new = np.arange(len(self.tiebreak_), n)
+            extra = KeyedStream(self.random_state).uniform(new, tick=0)[:, 0] * 1e-6
             self.tiebreak_ = np.concatenate([self.tiebreak_, extra])
         return self.tiebreak_[:n]
 

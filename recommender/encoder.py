@@ -44,8 +44,15 @@ def _keras():
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    """Architecture and training of the denoising autoencoder."""
+    """Architecture and training of the encoder.
 
+    ``kind`` "dae": the denoising autoencoder below (``hidden`` layers, ``dim``-wide
+    bottleneck). ``kind`` "attention": :class:`recommender.attention.SequenceEncoder`
+    (``layers`` blocks of ``heads``-head causal self-attention, width ``dim``, over
+    the last ``sequence_length`` clicks; ``negatives`` sampled items per batch).
+    """
+
+    kind: str = "dae"
     dim: int = 32
     hidden: tuple[int, ...] = (128,)
     dropout: float = 0.5
@@ -54,6 +61,37 @@ class EncoderConfig:
     batch_size: int = 128
     learning_rate: float = 3e-3
     min_steps: int = 300  # at least this many updates per full training, however few users
+    layers: int = 2
+    heads: int = 2
+    sequence_length: int = 20
+    time_feature: bool = True
+    negatives: int = 256
+
+
+def compute_device() -> tuple[str, bool]:
+    """Where TensorFlow will run the encoder: (device name, whether it is a GPU)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return (gpus[0].name, True) if gpus else ("CPU", False)
+
+
+def make_encoder(config: EncoderConfig, n_items: int, seed: int):
+    """A fresh, untrained encoder of the configured kind."""
+    if config.kind == "attention":
+        from recommender.attention import SequenceEncoder
+
+        return SequenceEncoder(config, n_items, seed)
+    return DenoisingAutoencoder(config, n_items, seed)
+
+
+def load_encoder(path, config: EncoderConfig, seed: int):
+    """An encoder saved by its ``save`` (``.keras`` for the autoencoder, ``.npz`` for attention)."""
+    if config.kind == "attention":
+        from recommender.attention import SequenceEncoder
+
+        return SequenceEncoder.load(path, config, seed)
+    return DenoisingAutoencoder.load(path, config, seed)
 
 
 @dataclass
@@ -90,6 +128,14 @@ class DenoisingAutoencoder:
             loss=keras.losses.CategoricalCrossentropy(from_logits=True),
         )
         return model, keras.Model(inp, emb, name="dae_encoder")
+
+    @property
+    def parameters(self) -> int:
+        return int(self.model.count_params())
+
+    @property
+    def device(self) -> str:
+        return compute_device()[0]
 
     # ------------------------------------------------------------------ training
     def train(self, x: sp.csr_matrix, epochs: int, rng: np.random.Generator) -> list[float]:

@@ -24,13 +24,20 @@ from typing import Literal
 
 import numpy as np
 
-from recommender.base import Exclusions, top_k_shared
-from recommender.encoder import DenoisingAutoencoder, EncoderConfig, augment_users
+from recommender.base import Exclusions, serving_copy, top_k_shared
+from recommender.encoder import EncoderConfig, augment_users, load_encoder, make_encoder
 from recommender.patterns import InterestPatterns
-from recommender.preprocessing import PreprocessConfig, build_feedback
+from recommender.preprocessing import PreprocessConfig, build_feedback, build_sequences
 from recommender.ranking import cosine_top_k, l2_normalise
 from sim.catalog import ItemInfo
 from sim.log import Interactions
+
+
+class _ModelElsewhere:
+    """Stands in for the Keras model in a serving copy: trained, but not held here."""
+
+
+_SERVED_MODEL = _ModelElsewhere()
 
 Strategy = Literal["never", "periodic_full", "periodic_warm", "drift_triggered"]
 
@@ -141,6 +148,12 @@ class FullPipeline:
                              item_bias=prior)
         return np.concatenate([main, extra], axis=1)
 
+    def serving(self) -> "FullPipeline":
+        """A copy that recommends but cannot learn: embeddings, patterns and recent
+        clicks, without the Keras model or the impression buffer (for user shards)."""
+        return serving_copy(self, model_=None if self.model_ is None else _SERVED_MODEL,
+                            buffer_=self.buffer_.clicks(), _rng=None)
+
     # ------------------------------------------------------------------ checkpoints
     _ARRAYS = ("user_vecs_", "user_history_", "labels_")
 
@@ -160,8 +173,8 @@ class FullPipeline:
             out["centroids"] = self.patterns_.centroids_
         if self.model_ is not None:
             with tempfile.TemporaryDirectory() as tmp:
-                path = self.model_.save(Path(tmp) / "model.keras")
-                out["model.keras"] = np.frombuffer(path.read_bytes(), np.uint8)
+                path = self.model_.save(Path(tmp) / self._model_file)
+                out[self._model_file] = np.frombuffer(path.read_bytes(), np.uint8)
             out["item_vecs"] = self.item_vecs_
             out["epochs_trained"] = np.asarray(self.model_.epochs_trained)
             for i, v in enumerate(self.model_.training_state()):
@@ -188,17 +201,21 @@ class FullPipeline:
             self.patterns_.centroids_ = np.array(state["centroids"])
             self.patterns_.k_ = len(self.patterns_.centroids_)
         self.model_ = None
-        if "model.keras" in state:
+        if self._model_file in state:
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "model.keras"
-                path.write_bytes(bytes(np.asarray(state["model.keras"], np.uint8)))
+                path = Path(tmp) / self._model_file
+                path.write_bytes(bytes(np.asarray(state[self._model_file], np.uint8)))
                 seed = self.random_state + 7919 * (self.model_versions_ - 1)
-                self.model_ = DenoisingAutoencoder.load(path, self.config.encoder, seed)
+                self.model_ = load_encoder(path, self.config.encoder, seed)
             self.model_.epochs_trained = int(state["epochs_trained"])
             self.model_.load_training_state([state[f"training_state{i}"] for i in range(len(
                 [k for k in state if k.startswith("training_state")]))])
             self.item_vecs_ = np.array(state["item_vecs"])
         self.diagnostics_ = {}
+
+    @property
+    def _model_file(self) -> str:
+        return "model.npz" if self.config.encoder.kind == "attention" else "model.keras"
 
     def diagnostics(self) -> dict[str, float]:
         """Pattern sizes and churn between patterns, for the harness to record."""
@@ -211,23 +228,35 @@ class FullPipeline:
     def _feedback(self):
         return build_feedback(self.buffer_, self.n_users_, self.n_items_, self.now_, self.config.preprocess)
 
+    def _encoder_input(self, fb):
+        """What the encoder reads for every user: the decayed click rows (autoencoder),
+        or each user's last L + 1 clicks in order (attention: L in, L next-click targets)."""
+        enc = self.config.encoder
+        if enc.kind == "attention":
+            return build_sequences(self.buffer_, self.n_users_, self.n_items_, self.now_, self.config.preprocess,
+                                   enc.sequence_length + 1)
+        return fb.positives
+
     def _train(self, full: bool) -> None:
         cfg = self.config
         fb = self._feedback()
+        data = self._encoder_input(fb)
         if full or self.model_ is None:
             seed = self.random_state + 7919 * self.model_versions_
-            self.model_ = DenoisingAutoencoder(cfg.encoder, self.n_items_, seed)
-            self.model_.train(fb.positives, cfg.encoder.epochs, self._rng)
+            self.model_ = make_encoder(cfg.encoder, self.n_items_, seed)
+            self.model_.train(data, cfg.encoder.epochs, self._rng)
         else:
             self.model_.grow(self.n_items_)
-            self.model_.train(fb.positives, cfg.encoder.warm_epochs, self._rng)
+            self.model_.train(data, cfg.encoder.warm_epochs, self._rng)
+        self.diagnostics_["encoder_parameters"] = float(self.model_.parameters)
+        self.diagnostics_["encoder_on_gpu"] = float(self.model_.device != "CPU")
         self.item_vecs_ = l2_normalise(self.model_.item_embeddings())
         self.model_versions_ += 1
         self.last_train_ = self.now_
         users = np.flatnonzero(fb.user_counts)
         self.user_vecs_[:] = 0.0
         self.user_history_[:] = 0
-        self.user_vecs_[users] = self._embed(fb.positives[users])
+        self.user_vecs_[users] = self._embed(data[users])
         self.user_history_[users] = fb.user_counts[users]
         self.patterns_ = InterestPatterns(cfg.n_patterns, random_state=self.random_state).fit(self.user_vecs_[users])
         old = self.labels_.copy()
@@ -240,14 +269,22 @@ class FullPipeline:
         return l2_normalise(augment_users(self.model_.user_embeddings(rows)))
 
     def _fold_in(self, users: np.ndarray) -> float:
-        """Refresh embeddings of ``users`` from their newest feedback; returns the share
-        of them that changed interest pattern."""
+        """Refresh embeddings of ``users`` from their newest feedback by a forward pass;
+        returns the share of them that changed interest pattern. The attention encoder
+        with its time feature refreshes every user with data: their gaps grew."""
+        fb = self._feedback()
+        enc = self.config.encoder
+        if enc.kind == "attention" and enc.time_feature:
+            users = np.union1d(users, np.flatnonzero(fb.user_counts))
         users = users[users < self.n_users_]
         if users.size == 0:
             self._record_patterns(self.labels_, users)
             return 0.0
-        fb = self._feedback()
-        rows = fb.positives[users][:, : self.model_.n_items]  # items newer than the model are unknown to it
+        data = self._encoder_input(fb)
+        if enc.kind == "attention":
+            rows = data[users].known_items(self.model_.n_items)
+        else:
+            rows = data[users][:, : self.model_.n_items]  # items newer than the model are unknown to it
         self.user_vecs_[users] = self._embed(rows)
         self.user_history_[users] = fb.user_counts[users]
         old = self.labels_.copy()

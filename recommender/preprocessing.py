@@ -81,3 +81,65 @@ def build_feedback(log: Interactions, n_users: int, n_items: int, now: int, cfg:
     pos = matrix(sub.clicked)
     neg = matrix(~sub.clicked) if cfg.skipped_as_negative else None
     return Feedback(pos, neg, now)
+
+
+@dataclass(frozen=True)
+class ClickSequences:
+    """Each user's most recent clicks in order, for the sequence encoder.
+
+    ``items`` (n_users, length): item id + 1, oldest first, left-padded with 0 — so
+    the newest click is always in the last column; ``times`` the iteration of each
+    click (−1 in padding); ``now`` the iteration the sequences are seen from.
+    Indexing with user rows gives the sequences of those users.
+    """
+
+    items: np.ndarray
+    times: np.ndarray
+    now: int
+
+    def __getitem__(self, rows) -> "ClickSequences":
+        return ClickSequences(self.items[rows], self.times[rows], self.now)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def length(self) -> int:
+        return self.items.shape[1]
+
+    def known_items(self, n_items: int) -> "ClickSequences":
+        """Clicks on items a model of ``n_items`` does not know become padding."""
+        unknown = self.items > n_items
+        if not unknown.any():
+            return self
+        return ClickSequences(np.where(unknown, 0, self.items), np.where(unknown, -1, self.times), self.now)
+
+    def gaps(self) -> np.ndarray:
+        """Iterations from each click to the next one (to ``now`` for the newest); 0 in padding."""
+        nxt = np.concatenate([self.times[:, 1:], np.full((len(self.times), 1), self.now, self.times.dtype)], axis=1)
+        return np.where(self.items > 0, np.maximum(nxt - self.times, 0), 0).astype(np.int32)
+
+
+def build_sequences(log: Interactions, n_users: int, n_items: int, now: int, cfg: PreprocessConfig,
+                    length: int) -> ClickSequences:
+    """Each user's last ``length`` clicks before ``now`` (same window, organic switch
+    and range checks as :func:`build_feedback`), in log order."""
+    keep = log.clicked & (log.iteration < now) & (log.user < n_users) & (log.item < n_items) & (log.item >= 0)
+    if cfg.window:
+        keep &= log.iteration >= now - cfg.window
+    if not cfg.include_organic:
+        keep &= ~log.organic
+    sub = log.select(keep)
+    order = np.lexsort((np.arange(len(sub)), sub.iteration, sub.user))  # by user, then time, then log order
+    user, item, when = sub.user[order], sub.item[order], sub.iteration[order]
+    items = np.zeros((n_users, length), np.int32)
+    times = np.full((n_users, length), -1, np.int32)
+    if len(user):
+        last = np.r_[user[1:] != user[:-1], True]  # the newest click of each user
+        end = np.flatnonzero(last)
+        end_of = np.repeat(end, np.diff(np.r_[-1, end]))
+        back = end_of - np.arange(len(user))  # 0 for the newest click
+        ok = back < length
+        items[user[ok], length - 1 - back[ok]] = item[ok] + 1
+        times[user[ok], length - 1 - back[ok]] = when[ok]
+    return ClickSequences(items, times, now)

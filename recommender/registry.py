@@ -37,8 +37,10 @@ def pipeline_config(scenario: Scenario, strategy: str | None = None):
     f = scenario.recommenders.full
     return PipelineConfig(
         preprocess=PreprocessConfig(window=f.window, half_life=f.half_life, skipped_as_negative=f.skipped_as_negative),
-        encoder=EncoderConfig(dim=f.dim, hidden=tuple(f.hidden), dropout=f.dropout, epochs=f.epochs,
-                              warm_epochs=f.warm_epochs, batch_size=f.batch_size, learning_rate=f.learning_rate),
+        encoder=EncoderConfig(kind=f.encoder, dim=f.dim, hidden=tuple(f.hidden), dropout=f.dropout, epochs=f.epochs,
+                              warm_epochs=f.warm_epochs, batch_size=f.batch_size, learning_rate=f.learning_rate,
+                              layers=f.layers, heads=f.heads, sequence_length=f.sequence_length,
+                              time_feature=f.time_feature, negatives=f.negatives),
         n_patterns=f.n_patterns, blend_history=f.blend_history, diversity_share=f.diversity_share,
         strategy=strategy or f.strategy, retrain_every=f.retrain_every, drift_threshold=f.drift_threshold,
         min_train_iterations=f.min_train_iterations, recency_prior=f.recency_prior, recency_window=f.recency_window,

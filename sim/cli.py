@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--log-interactions", action="store_true",
                    help="stream every impression to DIR/interactions/<recommender>__seed<s>/ as Parquet (off by default)")
     r.add_argument("--no-memory-check", action="store_true", help="run even if the estimated peak memory exceeds what is available")
+    r.add_argument("--shards", type=int, default=0, metavar="N",
+                   help="split each world's users over N Dask actors (same results; default: 0 = in this process)")
+    r.add_argument("--scheduler", default=None,
+                   help="with --shards: tcp://HOST:PORT of an existing Dask scheduler (default: a local cluster of N workers)")
 
     v = sub.add_parser("validate", help="check a scenario file without running it")
     v.add_argument("scenario", nargs="+")
@@ -153,13 +157,21 @@ def _run(args: argparse.Namespace) -> int:
     every = scenario.checkpoint_every if args.checkpoint_every is None else args.checkpoint_every
     if every < 0:
         raise BadInput(f"--checkpoint-every must be >= 0, got {every}")
+    if args.shards < 0:
+        raise BadInput(f"--shards must be >= 0, got {args.shards}")
+    if args.scheduler and not args.shards:
+        raise BadInput("--scheduler needs --shards N (sweeps take --scheduler on their own)")
+    if args.shards and every:
+        if args.checkpoint_every:
+            raise BadInput("--checkpoint-every cannot be combined with --shards (sharded runs keep no checkpoints)")
+        every = 0  # the scenario's default: off for a sharded run
     _check_run_dir(out, scenario, resume=args.resume is not None)
     seeds = seed_list(args.seeds, args.first_seed)
     hook, close = _progress(scenario, seeds, names, quiet=args.quiet)
     command = "recdrift " + shlex.join(sys.argv[1:] if sys.argv[0].endswith("recdrift") else [])
     try:
         result = run(scenario, seeds, names, progress=hook, out=out, checkpoint_every=every,
-                     log_interactions=args.log_interactions)
+                     log_interactions=args.log_interactions, shards=args.shards, scheduler=args.scheduler)
     except RunFailed as failed:
         close()
         write_run(failed.result, out, command=command)

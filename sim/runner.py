@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -76,6 +76,8 @@ def simulate(
     checkpoint: Path | None = None,
     checkpoint_every: int = 0,
     log_dir: Path | None = None,
+    shards: int = 0,
+    client: Any = None,
 ) -> tuple[pd.DataFrame, ...]:
     """Run one recommender on the world of one seed.
 
@@ -86,11 +88,22 @@ def simulate(
     iterations and, if the file exists, resumed from it (recommenders that expose
     ``state()``; others start the cell over, which gives the same result). With
     ``log_dir``, every impression is streamed there as Parquet parts (:mod:`sim.logsink`).
+    With ``shards`` > 0 and a Dask ``client``, the users are split over that many
+    shard actors (:mod:`sim.shards`); the results are the same.
     """
     seeds = RunSeeds.from_seed(seed)
     _seed_frameworks(seeds)
     rec = make_recommender(recommender, scenario, seeds)
-    world = World(scenario, seed, rec, name=recommender)
+    if shards:
+        if client is None:
+            raise ValueError("a sharded run needs a Dask client")
+        if checkpoint_every:
+            raise ValueError("checkpoints are not supported in sharded runs (--shards); run without --checkpoint-every")
+        from sim.shards import ShardedWorld
+
+        world = ShardedWorld(scenario, seed, rec, name=recommender, client=client, shards=shards)
+    else:
+        world = World(scenario, seed, rec, name=recommender)
     n = scenario.iterations if iterations is None else iterations
     can_checkpoint = checkpoint is not None and checkpoint_every > 0 and supports_checkpoints(rec)
     first = 0
@@ -116,6 +129,8 @@ def simulate(
             progress(recommender, seed, t, seconds, world)
     if world.log_sink is not None:
         world.log_sink.close()
+    if shards:
+        world.close()
     metrics, timings = world.metrics.frame(), world.timings.frame()
     if error is not None:  # rows of the failed iteration are incomplete: drop them
         metrics = metrics[metrics["iteration"] < world.iteration].reset_index(drop=True)
@@ -204,6 +219,8 @@ def run(
     out: str | Path | None = None,
     checkpoint_every: int = 0,
     log_interactions: bool = False,
+    shards: int = 0,
+    scheduler: str | None = None,
 ) -> RunResult:
     """Every recommender × seed on the scenario. Worlds of one seed are shared (CRN).
 
@@ -212,7 +229,19 @@ def run(
     folder resumes an interrupted run; with ``checkpoint_every`` unfinished cells
     also continue from their last checkpoint in ``out/checkpoints/``. With
     ``log_interactions``, each cell streams its impressions to ``out/interactions/``.
+    With ``shards``, each world's users are split over that many Dask actors — on
+    ``scheduler`` (``tcp://HOST:PORT``) or on a local cluster of ``shards`` workers.
     """
+    if shards:
+        from sim.sweep import dask_client
+
+        with dask_client(scheduler, workers=shards) as client:
+            return _run(scenario, seeds, recommenders, progress, out, checkpoint_every, log_interactions,
+                        shards, client)
+    return _run(scenario, seeds, recommenders, progress, out, checkpoint_every, log_interactions, 0, None)
+
+
+def _run(scenario, seeds, recommenders, progress, out, checkpoint_every, log_interactions, shards, client) -> RunResult:
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     metrics, events, world, timings, curves, exposure = [], [], [], [], [], []
@@ -229,7 +258,8 @@ def run(
                     ckpt = out / "checkpoints" / f"{name}__seed{seed}.npz" if out is not None else None
                     logs = out / "interactions" / f"{name}__seed{seed}" if log_interactions and out is not None else None
                     m, e, w, tm, c, x = simulate(scenario, seed, name, progress=progress, checkpoint=ckpt,
-                                                 checkpoint_every=checkpoint_every, log_dir=logs)
+                                                 checkpoint_every=checkpoint_every, log_dir=logs,
+                                                 shards=shards, client=client)
                     if cell is not None:
                         _save_cell(cell, (m, e, w, tm, c, x))
                         if ckpt is not None:
@@ -250,7 +280,7 @@ def run(
             break
     if failure is not None:
         events = events[:1]
-    extra = {}
+    extra: dict = {"shards": shards} if shards else {}
     if scenario.world.source:
         from sim.calibration import world_calibration
 

@@ -192,7 +192,9 @@ class FullSpec(_Spec):
     window: Annotated[int, Field(ge=0)] = 30
     half_life: NonNeg = 10.0
     skipped_as_negative: bool = False
-    # stage 2: encoder (denoising autoencoder)
+    # stage 2: encoder — "dae" (denoising autoencoder over decayed clicks) or "attention"
+    # (causal self-attention over each user's last sequence_length clicks)
+    encoder: Literal["dae", "attention"] = "dae"
     dim: Annotated[int, Field(ge=2, le=MAX_DIM)] = 32
     hidden: tuple[Annotated[int, Field(ge=1, le=8192)], ...] = (128,)
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
@@ -200,6 +202,11 @@ class FullSpec(_Spec):
     warm_epochs: Annotated[int, Field(ge=1, le=1000)] = 3
     batch_size: Annotated[int, Field(ge=1, le=65536)] = 256
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 3e-3
+    layers: Annotated[int, Field(ge=1, le=48)] = 2  # attention only, as are the next four
+    heads: Annotated[int, Field(ge=1, le=64)] = 2
+    sequence_length: Annotated[int, Field(ge=2, le=1024)] = 20
+    time_feature: bool = True
+    negatives: Annotated[int, Field(ge=1, le=1_000_000)] = 256
     # stage 3: interest patterns
     n_patterns: Annotated[int, Field(ge=0, le=1000)] = 8
     blend_history: Annotated[int, Field(ge=0)] = 3
@@ -212,6 +219,12 @@ class FullSpec(_Spec):
     # ranking: cosine + recency_prior × standardised log clicks of the last recency_window iterations
     recency_prior: NonNeg = 0.0
     recency_window: Annotated[int, Field(ge=1)] = 4
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> "FullSpec":
+        if self.encoder == "attention" and self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be a multiple of heads ({self.heads}) for the attention encoder")
+        return self
 
 
 class CFSpec(_Spec):

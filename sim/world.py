@@ -30,13 +30,14 @@ from recommender.base import Exclusions, Recommender, validate_slates
 from recommender.baselines import OracleRecommender
 from sim.catalog import Catalog, category_centres
 from sim.choice import ChoiceModel
-from sim.drift import DriftSchedule
+from sim.drift import DriftEvent, DriftSchedule
 from sim.log import InteractionLog, Interactions, LogBlock
 from sim.metrics import MetricRecorder
 from sim.metrics.suite import MetricSuite
 from sim.population import Population, UserAgent
 from sim.random import RunSeeds
 from sim.scenario import Scenario
+from sim.served import Served
 from sim.truth import TrueState, position_weights
 
 #: Above this many users, agents are not created unless asked for (they are views only).
@@ -53,6 +54,8 @@ class World(mesa.Model):
     recommender: any object satisfying :class:`recommender.base.Recommender`.
     name: the recommender's name, for messages and metric rows.
     agents: create one Mesa agent per user (default: when users <= ``AGENT_LIMIT``).
+    shard: ``(index, count)``: serve only users whose id % count == index (see :mod:`sim.shards`).
+    fit: fit the recommender on the empty log now (a shard receives fitted copies instead).
     """
 
     def __init__(
@@ -63,11 +66,14 @@ class World(mesa.Model):
         name: str = "recommender",
         *,
         agents: bool | None = None,
+        shard: tuple[int, int] | None = None,
+        fit: bool = True,
     ):
         seeds = RunSeeds.from_seed(seed)
         super().__init__(rng=seeds.int_seed("population"))
         self.scenario, self.seed, self.seeds = scenario, seed, seeds
         self.recommender, self.name = recommender, name
+        self.shard = shard
         self.iteration = 0
         w = scenario.world
         centres = category_centres(w.items.n_categories, w.dim, seeds.keyed("catalog"))
@@ -112,22 +118,37 @@ class World(mesa.Model):
         )
         if hasattr(recommender, "attach_world"):
             recommender.attach_world(self)
-        self._learn(lambda: recommender.fit(Interactions.empty(), self.catalog.info(0)), full=True)
+        if fit:
+            self._learn(lambda: recommender.fit(Interactions.empty(), self.catalog.info(0)), full=True)
 
     # ------------------------------------------------------------------ the story
     def step(self) -> None:
         """One iteration, in the spec's evaluation order. Wall-clock seconds per stage
         (drift, ranking, metrics, choice, training) go to ``timings``."""
-        t = self.iteration
+        self.arrive(self.iteration)
+        self.account(self.serve(self.iteration))
+
+    def arrive(self, t: int) -> None:
+        """Step 0: this iteration's new items and users."""
+        if t > 0:
+            self.catalog.arrive(t)
+            self._add_agents(self.population.arrive(t))
+
+    def serve(self, t: int) -> Served:
+        """Steps 1–4 for the users this world serves: everything separable by user.
+
+        Mutates the population (drift, feedback, churn) and this world's consumed
+        sets; what the accounting needs comes back as a :class:`Served`. Arrivals
+        (step 0) are the caller's.
+        """
         pop, cat = self.population, self.catalog
         clock = _StageClock()
 
-        # 0. arrivals, 1. drift advances true interests
+        # 1. drift advances true interests
         with clock("drift"):
-            if t > 0:
-                cat.arrive(t)
-                self._add_agents(pop.arrive(t))
             present = np.flatnonzero(pop.present(t))
+            if self.shard is not None:
+                present = present[present % self.shard[1] == self.shard[0]]
             new_events = self.drift.advance(pop, t, present)
 
         # 2. the recommender serves slates to active users
@@ -137,7 +158,7 @@ class World(mesa.Model):
             raw = self.recommender.recommend(active, self.scenario.k, exclude=exclude)
             slates = validate_slates(self.name, raw, active, self.scenario.k, exclude)
 
-        # 3. slate metrics against the current true interests
+        # 3. what the slate metrics need from the current true interests
         with clock("metrics"):
             truth = self.truth()
             affinity = truth.affinity(active, slates)
@@ -155,45 +176,70 @@ class World(mesa.Model):
                                                                   exclude.subset(panel), with_mean=True)
             else:  # no selected metric family needs the true top-k: skip the costliest pass
                 oracle_items, mu_star, mean_mu = np.empty((len(active), 0), np.int64), np.zeros_like(mu), None
-            available = ~exclude.unavailable
-            self.suite.slates(t, active, slates, mu, oracle_items, mu_star, mean_mu, self.weights, available,
-                              cat.vectors[: cat.n], new_events, panel=panel)
 
-        # 4. users choose (and some browse on their own); the log grows; click
-        #    metrics; feedback-driven drift; churn
+        # 4. users choose (and some browse on their own); feedback-driven drift; churn
         with clock("choice"):
             choices = self.choice.choose(active, t, affinity, mu)
-            self._record(LogBlock(t, active, slates.astype(np.int32), choices.position, choices.rating))
             clicked = np.flatnonzero(choices.position >= 0)
             users, items = active[clicked], slates[clicked, choices.position[clicked]]
             self.drift.after_clicks(pop, users, cat.vectors[items], t)
-            b_users, b_items = self._browse(active, t, truth, available)
-            all_users, all_items = np.concatenate([users, b_users]), np.concatenate([items, b_items])
-            self._consume(all_users, all_items)
-        with clock("metrics"):
-            self.suite.clicks(t, active, slates, choices.position, all_items, self.consumed)
-        with clock("choice"):
+            browse, b_users, b_items = self._browse(active, t, truth, ~exclude.unavailable)
+            self._consume(np.concatenate([users, b_users]), np.concatenate([items, b_items]))
             left = pop.update_churn(active, mu.mean(axis=1), t)
-            if pop.spec.churn.enabled:
-                self.metrics.add(t, "churned", len(left), len(active))
+        return Served(active, slates, mu, panel, oracle_items, mu_star, mean_mu, choices.position, choices.rating,
+                      users, items, browse, b_users, b_items, new_events, left, clock.spent)
+
+    def account(self, served: Served) -> None:
+        """Steps 3–5 from what was served: slate and click metrics, the log, learning.
+
+        ``served`` covers every active user (merged from shards, or this world's own).
+        """
+        t, cat, s = self.iteration, self.catalog, served
+        clock = _StageClock()
+        with clock("metrics"):
+            self.suite.slates(t, s.active, s.slates, s.mu, s.oracle_items, s.mu_star, s.mean_mu, self.weights,
+                              cat.available(t), cat.vectors[: cat.n], s.new_events, panel=s.panel)
+        with clock("choice"):
+            self._record(LogBlock(t, s.active, s.slates.astype(np.int32), s.position, s.rating))
+            if s.browse is not None:
+                self._record(s.browse)
+        with clock("metrics"):
+            consumed_items = np.concatenate([s.clicked_items, s.browse_items])
+            self.suite.clicks(t, s.active, s.slates, s.position, consumed_items, self.consumed)
+            if self.population.spec.churn.enabled:
+                self.metrics.add(t, "churned", len(s.left), len(s.active))
 
         # 5. the recommender learns on the scenario's schedule
         with clock("training"):
             self._maybe_learn(t)
         self.datacollector.collect(self)
-        for stage, seconds in clock.spent.items():
-            self.timings.add(t, f"stage_seconds[{stage}]", seconds, 1)
+        for stage in ("drift", "ranking", "metrics", "choice", "training"):
+            seconds = s.spent.get(stage, 0.0) + clock.spent.get(stage, 0.0)
+            if stage in s.spent or stage in clock.spent:
+                self.timings.add(t, f"stage_seconds[{stage}]", seconds, 1)
         self.iteration += 1
 
+    def adopt(self, served: Served) -> None:
+        """Take in what shards served (a world that serves nobody itself): drift events,
+        churn and consumed sets, so that the accounting reads the whole population."""
+        for e in served.new_events:
+            event = DriftEvent(len(self.drift.events), e.kind, e.onset, e.end, e.users, e.process)
+            self.drift.events.append(event)
+        served.new_events = self.drift.events[len(self.drift.events) - len(served.new_events):]
+        self.population.left[served.left] = self.iteration + 1
+        self._consume(np.concatenate([served.clicked_users, served.browse_users]),
+                      np.concatenate([served.clicked_items, served.browse_items]))
+
     # ------------------------------------------------------------------ helpers
-    def _browse(self, active: np.ndarray, t: int, truth: TrueState, available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _browse(self, active: np.ndarray, t: int, truth: TrueState,
+                available: np.ndarray) -> tuple[LogBlock | None, np.ndarray, np.ndarray]:
         """Organic consumption: some users browse a few random items and may click one.
 
         Users do not only find items through the recommender; these clicks enter the
         log (marked organic) and the consumption dynamics, never the slate metrics.
         """
         spec = self.scenario.world.users
-        none = (np.empty(0, np.int64), np.empty(0, np.int64))
+        none = (None, np.empty(0, np.int64), np.empty(0, np.int64))
         if spec.organic_rate <= 0 or active.size == 0:
             return none
         browsing = active[self._activity.uniform(active, tick=t, salt=11)[:, 0] < spec.organic_rate]
@@ -205,11 +251,11 @@ class World(mesa.Model):
         seen = pool[np.minimum((u * pool.size).astype(np.int64), pool.size - 1)]
         affinity = truth.affinity(browsing, seen)
         choices = self.choice.choose(browsing, t, affinity, truth.utility_from_affinity(affinity), browse=True)
-        self._record(LogBlock(t, browsing, seen.astype(np.int32), choices.position, choices.rating, organic=True))
+        block = LogBlock(t, browsing, seen.astype(np.int32), choices.position, choices.rating, organic=True)
         hit = np.flatnonzero(choices.position >= 0)
         users, items = browsing[hit], seen[hit, choices.position[hit]]
         self.drift.after_clicks(self.population, users, self.catalog.vectors[items], t)
-        return users, items
+        return block, users, items
 
     def panel_rows(self, active: np.ndarray) -> np.ndarray | None:
         """Rows of ``active`` in the metric panel (None: everyone is). Membership is a

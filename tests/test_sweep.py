@@ -6,6 +6,7 @@ import json
 import pandas as pd
 import pytest
 
+from conftest import tiny
 from sim.cli import EXIT_BAD_INPUT, EXIT_ERROR, main
 from sim.runner import simulate
 from sim.scenario import ScenarioError
@@ -97,3 +98,43 @@ def test_a_bad_sweep_file_names_the_file_and_field(tmp_path, text, field, capsys
         load_sweep(path)
     assert str(path) in str(err.value) and field in str(err.value)
     assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == EXIT_BAD_INPUT
+
+
+# ---------------------------------------------------------------- user shards
+def _busy_world():
+    """Every per-user path a shard takes: drift of each kind, organic browsing, partial
+    activity, arrivals, churn, no repeats (per-user exclusions) and a metric panel."""
+    return tiny("abrupt_shift", users=160, items=120, iterations=14).replace(
+        world={"allow_repeat": False, "users": {"active_fraction": 0.8, "organic_rate": 0.4, "arrivals_per_iteration": 3,
+                                                "churn": {"enabled": True, "threshold": 0.3, "patience": 3}},
+               "items": {"arrivals_per_iteration": 2}},
+        drift=[{"type": "gradual", "sigma": 0.05}, {"type": "abrupt", "onset": 6, "fraction": 0.5},
+               {"type": "periodic", "period": 4, "start": 2, "fraction": 0.2}, {"type": "consumption", "rate": 0.1}],
+        metrics={"panel": 100},
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recommender", ["random", "popularity", "oracle", "cf", "full"])
+def test_a_world_split_into_user_shards_gives_the_unsharded_metrics(cluster, recommender):
+    from dask.distributed import Client
+
+    sc = _busy_world()
+    alone = simulate(sc, 4, recommender)
+    with Client(cluster) as client:
+        sharded = simulate(sc, 4, recommender, shards=3, client=client)
+    names = ("metrics", "events", "world", "timings", "curves", "exposure")
+    for name, a, b in zip(names, alone, sharded):
+        if name != "timings":  # wall-clock seconds differ, everything else must not
+            pd.testing.assert_frame_equal(a, b, obj=f"{recommender} {name}")
+    m = alone[0]
+    if recommender == "random":
+        assert m.query("metric == 'churned'")["value"].sum() > 0, "the world must exercise churn"
+    assert len(alone[1]) > 0 and m.query("metric == 'active_users'")["value"].nunique() > 1
+
+
+def test_shards_need_a_client_and_cannot_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match="Dask client"):
+        simulate(tiny(), 0, "random", shards=2)
+    with pytest.raises(ValueError, match="checkpoints"):
+        simulate(tiny(), 0, "random", shards=2, client=object(), checkpoint=tmp_path / "c.npz", checkpoint_every=2)
