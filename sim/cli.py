@@ -55,8 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     sm.add_argument("run_dir", nargs="+")
     sm.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
 
-    rp = sub.add_parser("report", help="self-contained HTML (and Markdown) report of a finished run")
-    rp.add_argument("run_dir")
+    rp = sub.add_parser("report", help="self-contained HTML (and Markdown) report of a finished run or sweep")
+    rp.add_argument("run_dir", help="a run folder, or a sweep folder (with sweep.json: the size study, if it has a size axis)")
     rp.add_argument("--out", default=None, help="report folder (default: RUN_DIR/report)")
     rp.add_argument("--format", default="html,md", help="comma-separated: html, md (default: %(default)s)")
 
@@ -285,9 +285,11 @@ def _formats(text: str) -> tuple[str, ...]:
 def _report(args: argparse.Namespace) -> int:
     formats = _formats(args.format)
     from reports.build import build_report
+    from reports.sweep_report import build_sweep_report
 
+    build = build_sweep_report if (Path(args.run_dir) / "sweep.json").exists() else build_report
     try:
-        written = build_report(args.run_dir, args.out, formats)
+        written = build(args.run_dir, args.out, formats)
     except FileNotFoundError as exc:
         raise BadInput(str(exc)) from None
     for fmt, path in written.items():

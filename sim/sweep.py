@@ -56,6 +56,10 @@ class SweepSpec(BaseModel):
     iterations: int | None = Field(None, ge=1)
     shrink: Shrink | None = None
     grid: dict[str, list[Any]] = Field(default_factory=dict)  # "choice.temperature" = [0.05, 0.1]
+    # settings for every cell, by dotted path (not part of the variant names)
+    set: dict[str, Any] = Field(default_factory=dict)
+    # settings that go together (e.g. one encoder size); each is crossed with the grid
+    variants: list[dict[str, Any]] = Field(default_factory=list)  # [{name = "dae-s", "recommenders.full.dim" = 8}]
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,12 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, list[Cell]]:
     for key, values in spec.grid.items():
         if not values:
             raise ScenarioError(source, f"grid.{key}", "needs at least one value")
+    labels = [_variant_label(v) for v in spec.variants]
+    for i, v in enumerate(spec.variants):
+        if "name" in v and not isinstance(v["name"], str):
+            raise ScenarioError(source, f"variants.{i}.name", "must be a string")
+        if labels[i] in labels[:i]:
+            raise ScenarioError(source, f"variants.{i}", f"two variants are both named {labels[i]!r}")
     from recommender.registry import resolve
 
     for name in spec.recommenders:
@@ -116,16 +126,22 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, list[Cell]]:
         if spec.iterations is not None:
             base = base.replace(iterations=spec.iterations)
         keys = list(spec.grid)
-        for values in itertools.product(*(spec.grid[k] for k in keys)):
-            variant = ",".join(f"{k}={v}" for k, v in zip(keys, values)) or "base"
+        for fixed, values in itertools.product(spec.variants or [{}], itertools.product(*(spec.grid[k] for k in keys))):
+            settings = {**spec.set, **{k: v for k, v in fixed.items() if k != "name"}, **dict(zip(keys, values))}
+            parts = ([_variant_label(fixed)] if fixed else []) + [f"{k}={v}" for k, v in zip(keys, values)]
+            variant = ",".join(parts) or "base"
             scenario = base
-            if keys:
+            if settings:
                 doc = base.model_dump()
-                for k, v in zip(keys, values):
+                for k, v in settings.items():
                     _set_path(doc, k, v, source)
                 scenario = scenario_from_dict(doc, f"{source} (scenario {ref}, {variant})")
             cells += [Cell(scenario, variant, s, r) for s in seeds for r in spec.recommenders]
     return spec, cells
+
+
+def _variant_label(variant: dict[str, Any]) -> str:
+    return str(variant["name"]) if "name" in variant else ",".join(f"{k}={v}" for k, v in variant.items())
 
 
 def _set_path(doc: dict, dotted: str, value: Any, source: str) -> None:
@@ -238,6 +254,7 @@ def run_sweep(cells: list[Cell], out: str | Path, *, scheduler: str | None = Non
         "cells": [{"key": c.key, "scenario": c.scenario.name, "variant": c.variant, "seed": c.seed,
                    "recommender": c.recommender, "status": status[c.key], "path": str(c.directory(out).relative_to(out))}
                   for c in cells],
+        "scenarios": {f"{c.scenario.name}/{c.variant}": c.scenario.to_dict() for c in cells},
         "complete": sum(not v.startswith("failed") for v in status.values()),
         "failed": len(result.failed),
         "seconds": round(result.seconds, 3),
