@@ -14,6 +14,10 @@ def scenario_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
+#: sweep files that live beside the scenarios (named by the study they run), not scenarios
+SWEEPS = ("model_size_sweep.toml",)
+
+
 def shipped_scenarios() -> list[Path]:
     """Paths of every shipped scenario, sorted by name."""
-    return sorted(scenario_dir().glob("*.toml"))
+    return sorted(p for p in scenario_dir().glob("*.toml") if p.name not in SWEEPS)
