@@ -70,7 +70,8 @@ class FullPipeline:
     # ------------------------------------------------------------------ API
     def fit(self, log: Interactions, items: ItemInfo) -> "FullPipeline":
         """Start over: forget everything, train on ``log`` if there is enough of it."""
-        self.buffer_ = log
+        self.buffer_ = self._kept(log)
+        self.seen_ = np.unique(log.iteration).astype(np.int64)  # iterations of data in the window
         self.now_ = int(log.iteration.max()) + 1 if len(log) else 0
         self.n_items_ = items.n_items
         self.model_ = None
@@ -98,7 +99,10 @@ class FullPipeline:
             self.now_ = max(self.now_, int(new.iteration.max()) + 1)
             self._grow_users(int(new.user.max()) + 1)
         window = cfg.preprocess.window
-        self.buffer_ = Interactions.concat([self.buffer_, new]).since(self.now_ - window if window else -1)
+        start = self.now_ - window if window else -1
+        self.buffer_ = Interactions.concat([self.buffer_, self._kept(new)]).since(start)
+        self.seen_ = np.union1d(self.seen_, new.iteration.astype(np.int64))
+        self.seen_ = self.seen_[self.seen_ >= start]
         self.n_items_ = max(self.n_items_, items.n_items)
         retrained = False
         if self.model_ is None:
@@ -166,6 +170,7 @@ class FullPipeline:
 
         out = {name: getattr(self, name) for name in self._ARRAYS}
         out.update({f"buffer.{f}": getattr(self.buffer_, f) for f in self.buffer_.__dataclass_fields__})
+        out["seen"] = self.seen_
         out["scalars"] = np.array([self.now_, self.n_items_, self.model_versions_, self.last_train_, self.n_users_,
                                    np.nan if self._ctr_ref is None else self._ctr_ref], np.float64)
         out["rng"] = generator_state(self._rng)
@@ -190,6 +195,7 @@ class FullPipeline:
         for name in self._ARRAYS:
             setattr(self, name, np.array(state[name]))
         self.buffer_ = Interactions(*(np.array(state[f"buffer.{f}"]) for f in Interactions.__dataclass_fields__))
+        self.seen_ = np.array(state["seen"], np.int64)
         now, n_items, versions, last, n_users, ctr = state["scalars"]
         self.now_, self.n_items_, self.model_versions_ = int(now), int(n_items), int(versions)
         self.last_train_, self.n_users_ = int(last), int(n_users)
@@ -223,7 +229,12 @@ class FullPipeline:
 
     # ------------------------------------------------------------------ internals
     def _enough_data(self) -> bool:
-        return len(self.buffer_) > 0 and len(np.unique(self.buffer_.iteration)) >= self.config.min_train_iterations
+        return len(self.buffer_) > 0 and len(self.seen_) >= self.config.min_train_iterations
+
+    def _kept(self, log: Interactions) -> Interactions:
+        """What the buffer holds: clicks only, unless skipped impressions are used as negatives
+        (a tenth of the rows or less: the window is copied and filtered every update)."""
+        return log if self.config.preprocess.skipped_as_negative else log.clicks()
 
     def _feedback(self):
         return build_feedback(self.buffer_, self.n_users_, self.n_items_, self.now_, self.config.preprocess)
