@@ -121,7 +121,9 @@ def _what_was_run(manifest: dict) -> list[tuple[str, str]]:
         ("versions", ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items())),
         ("duration", f"{manifest.get('seconds', 0):.0f} s, {manifest.get('started', '')} → {manifest.get('finished', '')}"),
         ("status", manifest.get("status", "complete")),
-    ] + ([("calibration", _calibration(manifest["calibration"]))] if "calibration" in manifest else [])
+    ] + ([("calibration", _calibration(manifest["calibration"]))] if "calibration" in manifest else []) + (
+        [("encoders", "; ".join(f"{r}: {e['parameters']:,} trainable parameters, trained on {e['device']}"
+                                for r, e in manifest["encoders"].items()))] if "encoders" in manifest else [])
 
 
 def _calibration(c: dict) -> str:

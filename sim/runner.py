@@ -286,6 +286,8 @@ def _run(scenario, seeds, recommenders, progress, out, checkpoint_every, log_int
 
         extra["calibration"] = world_calibration(scenario.world).report
     metrics_df = pd.concat(metrics, ignore_index=True)[METRIC_COLUMNS]
+    if encoders := encoder_summary(metrics_df):
+        extra["encoders"] = encoders
     metrics_df = pd.concat([metrics_df, homogenisation_vs_oracle(metrics_df)], ignore_index=True)
     curves_df = pd.concat(curves, ignore_index=True)
     result = RunResult(
@@ -309,6 +311,18 @@ def _run(scenario, seeds, recommenders, progress, out, checkpoint_every, log_int
     if failure is not None:
         raise RunFailed(f"run stopped at {where}: {failure.error}", result) from failure.error
     return result
+
+
+def encoder_summary(metrics: pd.DataFrame) -> dict[str, dict]:
+    """Per recommender with a trained encoder: its parameter count and the device it
+    trained on (from the ``rec:encoder_*`` rows the pipeline records at each retrain)."""
+    rows = metrics[metrics["metric"].isin(["rec:encoder_parameters", "rec:encoder_on_gpu"])]
+    out = {}
+    for rec, g in rows.groupby("recommender", sort=False):
+        last = g.sort_values("iteration").groupby("metric")["value"].last()
+        out[str(rec)] = {"parameters": int(last.get("rec:encoder_parameters", 0)),
+                         "device": "GPU" if last.get("rec:encoder_on_gpu", 0) > 0 else "CPU"}
+    return out
 
 
 def write_run(result: RunResult, out: str | Path, *, command: str | None = None) -> Path:

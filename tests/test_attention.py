@@ -171,3 +171,17 @@ def test_fold_in_is_a_forward_pass_over_the_newest_sequence():
 
 def test_the_attention_pipeline_passes_the_recommender_checks():
     check_recommender(lambda rs: pipeline("attention", rs), name="full[attention]")
+
+
+def test_a_run_records_the_encoder_size_and_device_in_its_manifest(tmp_path):
+    from conftest import tiny
+    from sim.runner import manifest, run
+
+    sc = tiny("abrupt_shift", users=40, items=30, iterations=8).replace(
+        recommenders={"full": {"encoder": "attention", "dim": 8, "layers": 1, "heads": 2, "sequence_length": 4,
+                               "epochs": 1, "retrain_every": 3}})
+    result = run(sc, [0], ["full", "popularity"])
+    enc = manifest(result)["encoders"]
+    assert list(enc) == ["full"] and enc["full"]["device"] == "CPU"
+    w = 8  # item table (31 rows), 4 positions, 12 gap buckets, one block, final norm, output bias
+    assert enc["full"]["parameters"] == 31 * w + 4 * w + 12 * w + (12 * w * w + 13 * w) + 2 * w + 30
