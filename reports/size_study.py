@@ -12,8 +12,10 @@ pre-event level; censored recoveries count as the horizon), mean seconds per
 retrain. Per size: t-intervals across seeds (TTR95: the seed-mean curve's TTR95
 with its bootstrap interval, as in run reports). The verdict compares the largest
 size of each family with its smallest, paired by seed (t-test, sign-flip p,
-Holm over every test of the table); a sentence says whether size bought accuracy
-(higher utility ratio) and adaptation speed (lower TTR95), each with its test.
+Holm over every test of the table): did size buy accuracy (higher utility ratio),
+adaptation speed (lower TTR95), both or neither. Its sentence adds the last step
+of size (is the largest still better than the next size down?) and, with two
+encoders, their largest sizes against each other — architecture, not size.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ LEVEL = 0.05
 class SizeStudy:
     per_seed: pd.DataFrame  # scenario, family, variant, seed, parameters, eur, ndcg, ttr95, censored, train_s
     sizes: pd.DataFrame  # one row per (scenario, family, variant): parameters and intervals
-    tests: pd.DataFrame  # largest vs smallest per (scenario, family, question), Holm-adjusted
+    tests: pd.DataFrame  # paired tests (range, last step, families) per scenario and question, Holm-adjusted
     verdicts: pd.DataFrame  # one row per (scenario, family): sentence
 
 
@@ -130,61 +132,102 @@ def _sizes(per_seed: pd.DataFrame, ttr_agg: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).sort_values(["scenario", "family", "parameters"]).reset_index(drop=True)
 
 
-QUESTIONS = (("accuracy", "eur", +1), ("ranking", "ndcg", +1), ("adaptation", "ttr95", -1))
+#: what the verdict tests (NDCG is shown beside the utility ratio but not tested again: with
+#: position weights equal to the DCG discount the two are nearly the same number)
+QUESTIONS = (("accuracy", "eur", +1), ("adaptation", "ttr95", -1))
 
 
 def _tests(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Paired by seed, per scenario: each family's largest vs smallest size ("range"),
+    its largest vs the next size down ("last step"), and, with two families, their
+    largest sizes against each other ("families"); Holm over all of them."""
     rows = []
-    for (scenario, family), g in per_seed.groupby(["scenario", "family"]):
-        by_size = g.groupby("variant")["parameters"].median().sort_values()
-        if len(by_size) < 2:
-            continue
-        small, large = by_size.index[0], by_size.index[-1]
-        a = g[g["variant"] == large].set_index("seed")
-        b = g[g["variant"] == small].set_index("seed")
-        seeds = a.index.intersection(b.index)
-        for question, col, direction in QUESTIONS:
-            if a[col].isna().all():
+    for scenario, sg in per_seed.groupby("scenario"):
+        largest = {}
+        for family, g in sg.groupby("family"):
+            by_size = g.groupby("variant")["parameters"].median().sort_values()
+            largest[family] = by_size.index[-1]
+            if len(by_size) < 2:
                 continue
-            c = paired_comparison(a.loc[seeds, col].to_numpy(), b.loc[seeds, col].to_numpy())
-            rows.append({"scenario": scenario, "family": family, "question": question, "metric": col,
-                         "direction": direction, "smallest": small, "largest": large,
-                         "parameters_small": int(by_size.iloc[0]), "parameters_large": int(by_size.iloc[-1]), **c})
+            rows += _compare(g, scenario, family, "range", by_size.index[-1], by_size.index[0])
+            if len(by_size) > 2:
+                rows += _compare(g, scenario, family, "last step", by_size.index[-1], by_size.index[-2])
+        if len(largest) == 2:
+            (fa, va), (fb, vb) = sorted(largest.items())
+            rows += _compare(sg, scenario, f"{fa} vs {fb}", "families", va, vb)
     tests = pd.DataFrame(rows)
     if not tests.empty:
         tests["p_holm"] = holm(tests["p_t"].fillna(1.0).to_numpy())
     return tests
 
 
+def _compare(g: pd.DataFrame, scenario: str, family: str, kind: str, a_variant: str, b_variant: str) -> list[dict]:
+    a = g[g["variant"] == a_variant].set_index("seed")
+    b = g[g["variant"] == b_variant].set_index("seed")
+    seeds = a.index.intersection(b.index)
+    out = []
+    for question, col, direction in QUESTIONS:
+        if a[col].isna().all():
+            continue
+        c = paired_comparison(a.loc[seeds, col].to_numpy(), b.loc[seeds, col].to_numpy())
+        out.append({"scenario": scenario, "family": family, "comparison": kind, "question": question, "metric": col,
+                    "direction": direction, "a": a_variant, "b": b_variant,
+                    "parameters_a": int(a["parameters"].median()), "parameters_b": int(b["parameters"].median()),
+                    "censored_a": float(a["censored"].mean()), "censored_b": float(b["censored"].mean()), **c})
+    return out
+
+
+def _finding(r: pd.Series) -> tuple[str, bool | None]:
+    """One clause about one paired test, and whether it found an improvement (None:
+    not measurable — TTR95 censored in most seeds on both sides)."""
+    if r["metric"] == "ttr95" and min(r["censored_a"], r["censored_b"]) >= 0.5:
+        return (f"adaptation could not be measured (TTR95 censored at the horizon in "
+                f"{r['censored_a']:.0%} and {r['censored_b']:.0%} of seeds)"), None
+    better = r["mean_diff"] * r["direction"] > 0
+    significant = r["p_holm"] < LEVEL
+    verb = ("bought" if better else "cost") if significant else "made no detectable difference to"
+    what = "expected utility ratio" if r["metric"] == "eur" else "TTR95, iterations"
+    return (f"{verb} {r['question']} ({what} {r['mean_diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "
+            f"{r['n_seeds']} paired seeds, Holm p = {r['p_holm']:.2g})"), better and significant
+
+
 def _verdicts(sizes: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
     out = []
-    for (scenario, family), t in tests.groupby(["scenario", "family"]):
-        found = {}
-        parts = []
-        for _, r in t.iterrows():
-            if r["question"] == "ranking":
+    for (scenario, family), t in tests.groupby(["scenario", "family"], sort=False):
+        clauses, found = [], {}
+        for kind, label in (("range", "the whole range"), ("last step", "the last step"), ("families", "")):
+            part = t[t["comparison"] == kind]
+            if part.empty:
                 continue
-            better = r["mean_diff"] * r["direction"] > 0
-            significant = r["p_holm"] < LEVEL
-            found[r["question"]] = better and significant
-            what = "expected utility ratio" if r["metric"] == "eur" else "TTR95 (iterations)"
-            if significant:
-                verb = "bought" if better else "cost"
+            first = part.iloc[0]
+            bits = []
+            for _, r in part.iterrows():
+                clause, ok = _finding(r)
+                bits.append(clause)
+                if kind == "range":
+                    found[r["question"]] = ok
+            if kind == "families":
+                head = (f"{first['a']} ({first['parameters_a']:,}) vs {first['b']} ({first['parameters_b']:,}): "
+                        f"{first['a'].split('-')[0]} ")
             else:
-                verb = "made no detectable difference to"
-            parts.append(f"size {verb} {r['question']} ({what} {r['mean_diff']:+.3f} [{r['ci_low']:+.3f}, "
-                         f"{r['ci_high']:+.3f}], paired over {r['n_seeds']} seeds, Holm p = {r['p_holm']:.2g})")
-        s = sizes[(sizes["scenario"] == scenario) & (sizes["family"] == family)]
-        best = s.loc[s["eur"].idxmax()]
-        first = t.iloc[0]
-        answer = {(True, True): "both", (True, False): "accuracy only", (False, True): "adaptation speed only",
-                  (False, False): "neither"}[(found.get("accuracy", False), found.get("adaptation", False))]
-        if "adaptation" not in found:
-            answer = "accuracy" if found.get("accuracy") else "neither (no drift event to adapt to)"
-        sentence = (f"{scenario}, {family} encoder, {first['parameters_small']:,} → {first['parameters_large']:,} "
-                    f"parameters: " + "; ".join(parts) + f". Highest utility ratio at {best['variant']} "
-                    f"({int(best['parameters']):,} parameters, {best['eur']:.3f}).")
-        out.append({"scenario": scenario, "family": family, "size buys": answer, "sentence": sentence})
+                head = f"{label}, {first['parameters_b']:,} → {first['parameters_a']:,} parameters, "
+            clauses.append(head + "; ".join(bits))
+        if family in set(sizes["family"]):
+            s = sizes[(sizes["scenario"] == scenario) & (sizes["family"] == family)]
+            best = s.loc[s["eur"].idxmax()]
+            clauses.append(f"highest utility ratio at {best['variant']} ({int(best['parameters']):,} parameters, "
+                           f"{best['eur']:.3f})")
+            acc, ada = found.get("accuracy", False), found.get("adaptation")
+            if ada is None:
+                answer = ("accuracy" if acc else "neither") + (" (adaptation not measured)" if "adaptation" in found
+                                                               else " (no drift event)")
+            else:
+                answer = {(True, True): "both", (True, False): "accuracy only", (False, True): "adaptation speed only",
+                          (False, False): "neither"}[(acc, ada)]
+        else:
+            answer = "—"
+        out.append({"scenario": scenario, "family": family, "size buys": answer,
+                    "sentence": f"{scenario}, {family}: " + "; ".join(clauses) + "."})
     return pd.DataFrame(out)
 
 
@@ -195,14 +238,19 @@ def render_markdown(study: SizeStudy) -> str:
              "| scenario | encoder | variant | parameters | seeds | eur | NDCG | TTR95 | s per retrain |",
              "|---|---|---|---|---|---|---|---|---|"]
     for _, r in study.sizes.iterrows():
-        ttr = "–" if np.isnan(r["ttr95"]) else f"{r['ttr95']:.0f} [{r['ttr95_lo']:.0f}, {r['ttr95_hi']:.0f}]"
+        ttr = "–" if np.isnan(r["ttr95"]) else (f"{r['ttr95']:.0f} [{r['ttr95_lo']:.0f}, {r['ttr95_hi']:.0f}], "
+                                                 f"{r['ttr95_censored_share']:.0%} censored")
         lines.append(f"| {r['scenario']} | {r['family']} | {r['variant']} | {int(r['parameters']):,} | {r['n_seeds']} | "
                      f"{r['eur']:.3f} [{r['eur_lo']:.3f}, {r['eur_hi']:.3f}] | {r['ndcg']:.3f} [{r['ndcg_lo']:.3f}, "
                      f"{r['ndcg_hi']:.3f}] | {ttr} | {r['train_s']:.2f} |")
     lines += ["", "## Verdict: does size buy accuracy, adaptation speed, both, or neither?", "",
-              "Largest vs smallest size of each encoder, paired by seed; Holm over every test in this section.", "",
+              "The answer compares each encoder's largest size with its smallest, paired by seed (same seed = same "
+              "world); the sentences add the last step of size (largest vs the next size down) and the two encoders' "
+              "largest sizes against each other. Holm over every test in this section; TTR95 censored at the horizon "
+              "in most seeds on both sides is reported as not measurable.", "",
               "| scenario | encoder | size buys |", "|---|---|---|"]
-    lines += [f"| {r['scenario']} | {r['family']} | **{r['size buys']}** |" for _, r in study.verdicts.iterrows()]
+    lines += [f"| {r['scenario']} | {r['family']} | **{r['size buys']}** |" for _, r in study.verdicts.iterrows()
+              if r["size buys"] != "—"]
     lines.append("")
     lines += [f"> {r['sentence']}" for _, r in study.verdicts.iterrows()]
     if (study.sizes["n_seeds"] < 10).any():
@@ -224,6 +272,10 @@ def plot_size_study(axes, study: SizeStudy, scenario: str, colours: dict[str, st
             err = np.vstack([y - g[f"{col}_lo"].to_numpy(float), g[f"{col}_hi"].to_numpy(float) - y])
             ax.errorbar(g["parameters"], y, yerr=np.nan_to_num(np.abs(err)), marker="o", capsize=3,
                         color=colours.get(family), label=family)
+            if col == "ttr95":  # censored in most seeds: a hollow marker at the horizon
+                cens = g["ttr95_censored_share"].to_numpy(float) >= 0.5
+                ax.scatter(g["parameters"][cens], y[cens], s=80, facecolors="white", edgecolors=colours.get(family),
+                           zorder=3, label=f"{family}: censored" if cens.any() else None)
         ax.set_xscale("log")
         ax.set_xlabel("trainable parameters")
         ax.set_title(label, fontsize=10)

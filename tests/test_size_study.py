@@ -86,12 +86,15 @@ def test_a_sweep_with_a_size_axis_gets_a_size_study(tmp_path):
     assert sizes["ttr95"].notna().all() and (sizes["train_s"] > 0).all()
     # the verdict compares the largest with the smallest size of each encoder, paired by seed
     t = study.tests
-    assert set(t["family"]) == {"dae", "attention"} and set(t["question"]) == {"accuracy", "ranking", "adaptation"}
-    acc = t[(t["family"] == "dae") & (t["question"] == "accuracy")].iloc[0]
+    assert set(t["family"]) == {"dae", "attention", "attention vs dae"}
+    assert set(t["question"]) == {"accuracy", "adaptation"}
+    acc = t[(t["family"] == "dae") & (t["comparison"] == "range") & (t["question"] == "accuracy")].iloc[0]
     ps = study.per_seed.set_index(["variant", "seed"])["eur"]
     expected = np.mean([ps["dae-big", s] - ps["dae-small", s] for s in range(3)])
     assert acc["mean_diff"] == pytest.approx(expected) and acc["n_seeds"] == 3
-    assert set(study.verdicts["size buys"]) <= {"both", "accuracy only", "adaptation speed only", "neither"}
+    answers = set(study.verdicts.set_index("family").loc[["dae", "attention"], "size buys"])
+    assert answers <= {"both", "accuracy only", "adaptation speed only", "neither", "accuracy (adaptation not measured)",
+                       "neither (adaptation not measured)"}
     assert main(["report", str(tmp_path / "out"), "--out", str(tmp_path / "rep")]) == 0
     page = (tmp_path / "rep" / "report.md").read_text()
     assert "## Model size" in page and "size buys" in page and (tmp_path / "rep" / "figures" / "size-abrupt_shift-small.png").exists()
