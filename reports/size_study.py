@@ -261,7 +261,7 @@ def render_markdown(study: SizeStudy) -> str:
 def plot_size_study(axes, study: SizeStudy, scenario: str, colours: dict[str, str]) -> pd.DataFrame:
     """Four panels against parameter count (log axis): utility ratio, NDCG, TTR95, seconds per retrain."""
     s = study.sizes[study.sizes["scenario"] == scenario]
-    panels = [("eur", "expected utility ratio"), ("ndcg", "graded NDCG"), ("ttr95", "TTR95 (iterations)"),
+    panels = [("eur", "expected utility ratio"), ("ndcg", "graded NDCG"), ("ttr95", "TTR95 (iterations; hollow: censored)"),
               ("train_s", "seconds per retrain")]
     for ax, (col, label) in zip(axes, panels):
         for family, g in s.groupby("family"):
