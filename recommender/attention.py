@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.encoder import EncoderConfig, _keras, compute_device
+from recommender.encoder import EncoderConfig, _keras, compute_device, load_training_state, run_epochs, training_state
 from recommender.preprocessing import ClickSequences
 
 #: gap buckets: 0 (padding or same iteration), then ⌈log2(1 + gap)⌉ up to this many
@@ -152,9 +152,8 @@ class SequenceEncoder:
         cfg = self.config
         seqs = seqs.known_items(self.n_items)
         rows = np.flatnonzero((seqs.items > 0).sum(axis=1) >= 2)
-        losses: list[float] = []
         if rows.size == 0:
-            return losses
+            return []
         inputs = seqs.items[:, :-1]
         targets = np.where(inputs > 0, seqs.items[:, 1:], 0).astype(np.int32)
         gaps = gap_buckets(seqs.gaps()[:, :-1])
@@ -163,16 +162,13 @@ class SequenceEncoder:
         if epochs == cfg.epochs:  # a full training: guarantee min_steps updates
             epochs = max(epochs, -(-cfg.min_steps // per_epoch))
         sampled = cfg.negatives < self.n_items
-        for _ in range(epochs):
-            order = rng.permutation(rows)
-            total = 0.0
-            for start in range(0, len(order), bs):
-                batch = order[start : start + bs]
-                neg = tf.constant(rng.integers(0, self.n_items, cfg.negatives), tf.int32) if sampled else None
-                loss = self._step(tf.constant(inputs[batch]), tf.constant(gaps[batch]), tf.constant(targets[batch]), neg)
-                total += float(loss) * len(batch)
-            losses.append(total / len(order))
-            self.epochs_trained += 1
+
+        def step(batch: np.ndarray) -> float:
+            neg = tf.constant(rng.integers(0, self.n_items, cfg.negatives), tf.int32) if sampled else None
+            return float(self._step(tf.constant(inputs[batch]), tf.constant(gaps[batch]), tf.constant(targets[batch]), neg))
+
+        losses = run_epochs(rows, epochs, bs, rng, step)
+        self.epochs_trained += len(losses)
         return losses
 
     def grow(self, n_items: int) -> None:
@@ -228,22 +224,10 @@ class SequenceEncoder:
 
     def training_state(self) -> list[np.ndarray]:
         """The dropout layers' generator states and the optimiser's variables."""
-        gens = [np.asarray(layer.seed_generator.state) for layer in self.model.layers
-                if getattr(layer, "seed_generator", None) is not None]
-        opt = [np.asarray(v) for v in self.optimizer.variables] if self.optimizer.built else []
-        return [np.asarray([len(gens)]), *gens, *opt]
+        return training_state(self.model.layers, self.optimizer)
 
     def load_training_state(self, arrays: list[np.ndarray]) -> None:
-        n_gens = int(arrays[0][0]) if arrays else 0
-        gens, opt = arrays[1 : 1 + n_gens], arrays[1 + n_gens :]
-        layers = [layer for layer in self.model.layers if getattr(layer, "seed_generator", None) is not None]
-        for layer, value in zip(layers, gens):
-            layer.seed_generator.state.assign(value)
-        if opt:
-            if not self.optimizer.built:
-                self.optimizer.build(self.variables)
-            for var, value in zip(self.optimizer.variables, opt):
-                var.assign(value)
+        load_training_state(self.model.layers, self.optimizer, self.variables, arrays)
 
     def save(self, path: str | Path) -> Path:
         """The weights as a ``.npz`` (no pickle); the architecture is the config's."""

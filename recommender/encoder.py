@@ -141,22 +141,19 @@ class DenoisingAutoencoder:
     def train(self, x: sp.csr_matrix, epochs: int, rng: np.random.Generator) -> list[float]:
         """Fit on the rows of ``x`` that have data; returns the mean loss per epoch."""
         rows = np.flatnonzero(np.diff(x.indptr))
-        losses = []
         if rows.size == 0:
-            return losses
+            return []
         bs = self.config.batch_size
         per_epoch = -(-len(rows) // bs)
         if epochs == self.config.epochs:  # a full training: guarantee min_steps updates
             epochs = max(epochs, -(-self.config.min_steps // per_epoch))
-        for _ in range(epochs):
-            order = rng.permutation(rows)
-            total = 0.0
-            for start in range(0, len(order), bs):
-                batch = _dense(x[order[start : start + bs]])
-                target = batch / batch.sum(axis=1, keepdims=True)
-                total += float(self.model.train_on_batch(batch, target)) * len(batch)
-            losses.append(total / len(order))
-            self.epochs_trained += 1
+
+        def step(batch_rows: np.ndarray) -> float:
+            batch = _dense(x[batch_rows])
+            return float(self.model.train_on_batch(batch, batch / batch.sum(axis=1, keepdims=True)))
+
+        losses = run_epochs(rows, epochs, bs, rng, step)
+        self.epochs_trained += len(losses)
         return losses
 
     def grow(self, n_items: int) -> None:
@@ -213,21 +210,10 @@ class DenoisingAutoencoder:
     def training_state(self) -> list[np.ndarray]:
         """What ``.keras`` files leave out but exact continuation needs: the dropout
         layers' random-generator states and the optimiser's variables (step count, moments)."""
-        gens = [np.asarray(layer.seed_generator.state) for layer in self.model.layers if hasattr(layer, "seed_generator")]
-        opt = [np.asarray(v) for v in self.model.optimizer.variables] if self.model.optimizer.built else []
-        return [np.asarray([len(gens)]), *gens, *opt]
+        return training_state(self.model.layers, self.model.optimizer)
 
     def load_training_state(self, arrays: list[np.ndarray]) -> None:
-        n_gens = int(arrays[0][0]) if arrays else 0
-        gens, opt = arrays[1 : 1 + n_gens], arrays[1 + n_gens :]
-        layers = [layer for layer in self.model.layers if hasattr(layer, "seed_generator")]
-        for layer, value in zip(layers, gens):
-            layer.seed_generator.state.assign(value)
-        if opt:
-            if not self.model.optimizer.built:
-                self.model.optimizer.build(self.model.trainable_variables)
-            for var, value in zip(self.model.optimizer.variables, opt):
-                var.assign(value)
+        load_training_state(self.model.layers, self.model.optimizer, self.model.trainable_variables, arrays)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
@@ -243,6 +229,43 @@ class DenoisingAutoencoder:
         encoder = keras.Model(model.input, model.get_layer("user_embedding").output)
         n_items = int(model.input.shape[-1])
         return cls(config, n_items, seed, model=model, encoder=encoder)
+
+
+def run_epochs(rows: np.ndarray, epochs: int, batch_size: int, rng: np.random.Generator, step) -> list[float]:
+    """Minibatch training common to the encoders: each epoch shuffles ``rows`` with
+    ``rng`` and calls ``step(batch_rows)`` (the batch's mean loss) per minibatch;
+    returns the mean loss per epoch."""
+    losses = []
+    for _ in range(epochs):
+        order = rng.permutation(rows)
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            total += step(batch) * len(batch)
+        losses.append(total / len(order))
+    return losses
+
+
+def training_state(layers, optimizer) -> list[np.ndarray]:
+    """The random-generator states of ``layers`` that have one (dropout) and the
+    optimiser's variables, as arrays: what weights alone leave out."""
+    gens = [np.asarray(layer.seed_generator.state) for layer in layers
+            if getattr(layer, "seed_generator", None) is not None]
+    opt = [np.asarray(v) for v in optimizer.variables] if optimizer.built else []
+    return [np.asarray([len(gens)]), *gens, *opt]
+
+
+def load_training_state(layers, optimizer, variables, arrays: list[np.ndarray]) -> None:
+    """Restore what :func:`training_state` returned (``variables``: what the optimiser updates)."""
+    n_gens = int(arrays[0][0]) if arrays else 0
+    gens, opt = arrays[1 : 1 + n_gens], arrays[1 + n_gens :]
+    for layer, value in zip([la for la in layers if getattr(la, "seed_generator", None) is not None], gens):
+        layer.seed_generator.state.assign(value)
+    if opt:
+        if not optimizer.built:
+            optimizer.build(variables)
+        for var, value in zip(optimizer.variables, opt):
+            var.assign(value)
 
 
 def augment_users(embeddings: np.ndarray) -> np.ndarray:
