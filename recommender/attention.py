@@ -224,10 +224,10 @@ class SequenceEncoder:
 
     def training_state(self) -> list[np.ndarray]:
         """The dropout layers' generator states and the optimiser's variables."""
-        return training_state(self.model.layers, self.optimizer)
+        return training_state(self.model, self.optimizer)
 
     def load_training_state(self, arrays: list[np.ndarray]) -> None:
-        load_training_state(self.model.layers, self.optimizer, self.variables, arrays)
+        load_training_state(self.model, self.optimizer, self.variables, arrays)
 
     def save(self, path: str | Path) -> Path:
         """The weights as a ``.npz`` (no pickle); the architecture is the config's."""

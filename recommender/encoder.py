@@ -210,10 +210,10 @@ class DenoisingAutoencoder:
     def training_state(self) -> list[np.ndarray]:
         """What ``.keras`` files leave out but exact continuation needs: the dropout
         layers' random-generator states and the optimiser's variables (step count, moments)."""
-        return training_state(self.model.layers, self.model.optimizer)
+        return training_state(self.model, self.model.optimizer)
 
     def load_training_state(self, arrays: list[np.ndarray]) -> None:
-        load_training_state(self.model.layers, self.model.optimizer, self.model.trainable_variables, arrays)
+        load_training_state(self.model, self.model.optimizer, self.model.trainable_variables, arrays)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
@@ -246,21 +246,26 @@ def run_epochs(rows: np.ndarray, epochs: int, batch_size: int, rng: np.random.Ge
     return losses
 
 
-def training_state(layers, optimizer) -> list[np.ndarray]:
-    """The random-generator states of ``layers`` that have one (dropout) and the
-    optimiser's variables, as arrays: what weights alone leave out."""
-    gens = [np.asarray(layer.seed_generator.state) for layer in layers
-            if getattr(layer, "seed_generator", None) is not None]
+def _seed_states(model) -> list:
+    """Every random-generator state of ``model`` (dropout layers, and those nested in
+    other layers such as attention's), in a fixed order."""
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+
+
+def training_state(model, optimizer) -> list[np.ndarray]:
+    """The random-generator states of ``model`` and the optimiser's variables, as
+    arrays: what weights alone leave out."""
+    gens = [np.asarray(v) for v in _seed_states(model)]
     opt = [np.asarray(v) for v in optimizer.variables] if optimizer.built else []
     return [np.asarray([len(gens)]), *gens, *opt]
 
 
-def load_training_state(layers, optimizer, variables, arrays: list[np.ndarray]) -> None:
+def load_training_state(model, optimizer, variables, arrays: list[np.ndarray]) -> None:
     """Restore what :func:`training_state` returned (``variables``: what the optimiser updates)."""
     n_gens = int(arrays[0][0]) if arrays else 0
     gens, opt = arrays[1 : 1 + n_gens], arrays[1 + n_gens :]
-    for layer, value in zip([la for la in layers if getattr(la, "seed_generator", None) is not None], gens):
-        layer.seed_generator.state.assign(value)
+    for var, value in zip(_seed_states(model), gens):
+        var.assign(value)
     if opt:
         if not optimizer.built:
             optimizer.build(variables)

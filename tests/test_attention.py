@@ -185,3 +185,24 @@ def test_a_run_records_the_encoder_size_and_device_in_its_manifest(tmp_path):
     assert list(enc) == ["full"] and enc["full"]["device"] == "CPU"
     w = 8  # item table (31 rows), 4 positions, 12 gap buckets, one block, final norm, output bias
     assert enc["full"]["parameters"] == 31 * w + 4 * w + 12 * w + (12 * w * w + 13 * w) + 2 * w + 30
+
+
+def test_a_restored_attention_pipeline_continues_exactly():
+    n_items, users = 20, 50
+    log, _ = cycle_log(users, n_items, 16, seed=4)
+    make = lambda: FullPipeline(PipelineConfig(  # noqa: E731
+        preprocess=PreprocessConfig(window=0, half_life=0.0), n_patterns=3, retrain_every=2,
+        encoder=EncoderConfig(kind="attention", dim=8, layers=1, heads=2, sequence_length=5, epochs=1, warm_epochs=2,
+                              batch_size=16, min_steps=5, dropout=0.3, negatives=8)), random_state=1)
+    info = items_info(n_items)
+    a = make().fit(log.select(log.iteration < 8), info)
+    a.partial_fit(log.select(log.iteration == 8), info)
+    b = make()
+    b.load_state(a.state())
+    for t in range(9, 16):  # warm retrains (with dropout) and fold-ins on both
+        step = log.select(log.iteration == t)
+        a.partial_fit(step, info)
+        b.partial_fit(step, info)
+    assert a.model_versions_ >= 4
+    np.testing.assert_array_equal(a.user_vecs_, b.user_vecs_)
+    np.testing.assert_array_equal(a.item_vecs_, b.item_vecs_)
