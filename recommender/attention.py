@@ -158,16 +158,13 @@ class SequenceEncoder:
         targets = np.where(inputs > 0, seqs.items[:, 1:], 0).astype(np.int32)
         gaps = gap_buckets(seqs.gaps()[:, :-1])
         bs = cfg.batch_size
-        per_epoch = -(-len(rows) // bs)
-        if epochs == cfg.epochs:  # a full training: guarantee min_steps updates
-            epochs = max(epochs, -(-cfg.min_steps // per_epoch))
         sampled = cfg.negatives < self.n_items
 
         def step(batch: np.ndarray) -> float:
             neg = tf.constant(rng.integers(0, self.n_items, cfg.negatives), tf.int32) if sampled else None
             return float(self._step(tf.constant(inputs[batch]), tf.constant(gaps[batch]), tf.constant(targets[batch]), neg))
 
-        losses = run_epochs(rows, epochs, bs, rng, step)
+        losses = run_epochs(rows, epochs, bs, rng, step, cfg)
         self.epochs_trained += len(losses)
         return losses
 

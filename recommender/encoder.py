@@ -144,15 +144,12 @@ class DenoisingAutoencoder:
         if rows.size == 0:
             return []
         bs = self.config.batch_size
-        per_epoch = -(-len(rows) // bs)
-        if epochs == self.config.epochs:  # a full training: guarantee min_steps updates
-            epochs = max(epochs, -(-self.config.min_steps // per_epoch))
 
         def step(batch_rows: np.ndarray) -> float:
             batch = _dense(x[batch_rows])
             return float(self.model.train_on_batch(batch, batch / batch.sum(axis=1, keepdims=True)))
 
-        losses = run_epochs(rows, epochs, bs, rng, step)
+        losses = run_epochs(rows, epochs, bs, rng, step, self.config)
         self.epochs_trained += len(losses)
         return losses
 
@@ -231,10 +228,14 @@ class DenoisingAutoencoder:
         return cls(config, n_items, seed, model=model, encoder=encoder)
 
 
-def run_epochs(rows: np.ndarray, epochs: int, batch_size: int, rng: np.random.Generator, step) -> list[float]:
+def run_epochs(rows: np.ndarray, epochs: int, batch_size: int, rng: np.random.Generator, step,
+               config: EncoderConfig) -> list[float]:
     """Minibatch training common to the encoders: each epoch shuffles ``rows`` with
     ``rng`` and calls ``step(batch_rows)`` (the batch's mean loss) per minibatch;
-    returns the mean loss per epoch."""
+    returns the mean loss per epoch. A full training (``epochs == config.epochs``)
+    runs at least ``config.min_steps`` updates, however few rows there are."""
+    if epochs == config.epochs:
+        epochs = max(epochs, -(-config.min_steps // -(-len(rows) // batch_size)))
     losses = []
     for _ in range(epochs):
         order = rng.permutation(rows)
