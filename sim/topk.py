@@ -5,20 +5,32 @@ top-N sets) and by recommenders (their own scores), always on a chunk of users s
 that memory stays chunk × items. Rows are ordered by score descending and, among
 equal scores, by item id ascending (the spec's deterministic tie rule); callers
 that need a *random* tie-break (baselines) perturb their scores first.
+
+For small k (the slates: ≤ 64) each row is one compiled pass (numba) that keeps a
+sorted top-k and only touches it when a score beats the current k-th — about one
+comparison per entry, and the bias is added on the fly instead of in a pass of
+its own; larger k use the grouped prefilter below. Both give the same answer.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
+from numba import njit
 
 #: Below this many columns a plain argpartition is as fast as the grouped prefilter
 #: (measured: from 700 columns on, the grouped path is 3–4× faster).
 _GROUPED_MIN_COLUMNS = 256
+
+
+#: Up to this k the compiled single pass is used: its cost is n comparisons plus
+#: about k² log(n/k) shifts for the entries that enter the top-k.
+_SCAN_MAX_K = 64
 
 
 def _group_size(n: int, k: int) -> int:
@@ -36,6 +48,10 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"cannot take top {k} of {n} columns")
     if k == 0 or rows == 0:
         return np.empty((rows, k), dtype=np.int64)
+    if k <= _SCAN_MAX_K:
+        out = np.empty((rows, k), np.int64)
+        _scan_top_k(scores, _NO_BIAS, k, out)
+        return out
     if k == n:
         cand = np.broadcast_to(np.arange(n), (rows, n))
     elif n >= _GROUPED_MIN_COLUMNS and n // _group_size(n, k) >= 2 * k:
@@ -46,6 +62,41 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     vals = np.take_along_axis(scores, cand, axis=1)
     order = np.lexsort((cand, -vals), axis=-1)
     return np.take_along_axis(cand, order, axis=1).astype(np.int64, copy=False)
+
+
+_NO_BIAS = np.empty(0, np.float32)
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _scan_top_k(scores, bias, k, out):  # pragma: no cover - compiled
+    """``out[i]`` = the k largest of ``scores[i] + bias`` (no bias when it is empty),
+    best first, ties by lower column: each row is read once, and an entry enters the
+    running top-k (an insertion into a sorted array) only if it beats the k-th,
+    strictly, so among equal values the earlier column stays ahead. ``-inf`` entries
+    fill the tail in column order when fewer than k are finite. Releases the GIL."""
+    rows, n = scores.shape
+    with_bias = bias.shape[0] > 0
+    topv = np.empty(k, scores.dtype)
+    topi = np.empty(k, np.int64)
+    for i in range(rows):
+        filled = 0
+        for j in range(n):
+            v = scores[i, j] + bias[j] if with_bias else scores[i, j]
+            if filled < k:
+                pos = filled
+                filled += 1
+            elif v > topv[k - 1]:
+                pos = k - 1
+            else:
+                continue
+            while pos > 0 and topv[pos - 1] < v:
+                topv[pos] = topv[pos - 1]
+                topi[pos] = topi[pos - 1]
+                pos -= 1
+            topv[pos] = v
+            topi[pos] = j
+        for q in range(k):
+            out[i, q] = topi[q]
 
 
 def _grouped_candidates(scores: np.ndarray, k: int) -> np.ndarray:
@@ -123,6 +174,14 @@ def default_threads() -> int:
         return max(1, min(8, os.cpu_count() or 1))
 
 
+@functools.cache
+def _blas_controller():
+    """The BLAS libraries this process has loaded (found once: the search is slow)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 RowHook = Callable[[np.ndarray, slice], None]
 
 
@@ -136,12 +195,13 @@ def chunked_top_k(left: np.ndarray, right_t: np.ndarray, k: int, *, bias: np.nda
     ``mask(scores, rows)`` (exclusions, in place), top-k, then ``after(scores,
     rows)`` (e.g. a reduction over the spent buffer). Chunks run on ``threads``
     threads — numpy and BLAS release the GIL — and write disjoint rows, so results
-    do not depend on the thread count. Memory: threads × chunk × n floats.
+    do not depend on the thread count. Memory: threads × chunk × n floats, and
     """
     m, n = left.shape[0], right_t.shape[1]
     out = np.empty((m, k), np.int64)
     left = np.asarray(left, np.float32)
     right_t = np.asarray(right_t, np.float32)
+    bias = None if bias is None else np.asarray(bias, np.float32)
     size = min(chunk, max(m, 1))
     local = threading.local()
 
@@ -151,6 +211,11 @@ def chunked_top_k(left: np.ndarray, right_t: np.ndarray, k: int, *, bias: np.nda
             buf = local.buf = np.empty((size, n), np.float32)
         scores = buf[: sl.stop - sl.start]
         np.matmul(left[sl], right_t, out=scores)
+        if k <= _SCAN_MAX_K and after is None:  # the scan adds the bias as it reads
+            if mask is not None:
+                mask(scores, sl)
+            _scan_top_k(scores, _NO_BIAS if bias is None else bias, k, out[sl])
+            return
         if bias is not None:
             scores += bias
         if mask is not None:
@@ -162,7 +227,10 @@ def chunked_top_k(left: np.ndarray, right_t: np.ndarray, k: int, *, bias: np.nda
     parts = list(chunks(m, chunk))
     threads = default_threads() if threads is None else threads
     if threads > 1 and len(parts) > 1:
-        with ThreadPoolExecutor(min(threads, len(parts))) as pool:
+        # One BLAS thread per chunk: the chunks already fill the cores, and a
+        # multithreaded matmul inside each would oversubscribe them (measured on
+        # 100k × 33 × 10k, 2 cores: 1.49 s with BLAS threads, 0.86 s without).
+        with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(min(threads, len(parts))) as pool:
             for _ in pool.map(work, parts):
                 pass
     else:

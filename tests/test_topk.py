@@ -48,3 +48,30 @@ def test_grouped_path_equals_brute_force_with_ties_and_exclusions(seed, n, k, le
     scores[:, rng.integers(0, n, n // 5)] = -np.inf
     k = min(k, int(np.isfinite(scores).sum(axis=1).min()))
     np.testing.assert_array_equal(top_k(scores, k), reference_top_k(scores, k))
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 300), st.integers(1, 70), st.integers(1, 12),
+       st.sampled_from([1, 7, 64]), st.booleans())
+@settings(max_examples=40, deadline=None)
+def test_chunked_top_k_equals_brute_force_with_bias_and_mask(seed, n, k, m, chunk, with_bias):
+    """The chunked matmul + compiled scan (bias added while reading, per-row masks)
+    against a sort of the whole score matrix. Small integers make every sum exact, so
+    ties are frequent and must go to the lower column."""
+    from sim.topk import chunked_top_k
+
+    rng = np.random.default_rng(seed)
+    k = min(k, n)
+    left = rng.integers(-2, 3, (m, 3)).astype(np.float32)
+    right_t = rng.integers(-2, 3, (3, n)).astype(np.float32)
+    bias = rng.integers(-1, 2, n).astype(np.float32) if with_bias else None
+    if bias is not None:
+        bias[rng.integers(0, n, n // 10)] = -np.inf
+    masked = rng.random((m, n)) < 0.2
+
+    def mask(scores, sl):
+        scores[masked[sl]] = -np.inf
+
+    full = left @ right_t + (0 if bias is None else bias)
+    full[masked] = -np.inf
+    got = chunked_top_k(left, right_t, k, bias=bias, mask=mask, chunk=chunk, threads=2)
+    np.testing.assert_array_equal(got, reference_top_k(full, k))
