@@ -12,8 +12,8 @@ default: it needs nothing but the click log; its bottleneck *is* the user embedd
 so folding in a user's newest clicks is one forward pass (no optimisation per user,
 unlike matrix factorisation); the output layer's columns are item embeddings in the
 same space; and the softmax over items matches the "pick one of many" shape of
-implicit feedback. It is trained in dense minibatches of users (batch × items),
-never the whole users × items matrix.
+implicit feedback. It is trained in minibatches of users given as their stored
+entries (:meth:`DenoisingAutoencoder._train_step`), never a users × items matrix.
 
 Determinism: initialisers and dropout take explicit seeds, batches are shuffled with
 a numpy Generator derived from the stored seed, and TensorFlow op determinism is on.
@@ -143,15 +143,63 @@ class DenoisingAutoencoder:
         rows = np.flatnonzero(np.diff(x.indptr))
         if rows.size == 0:
             return []
-        bs = self.config.batch_size
+        x = sp.csr_matrix(x, dtype=np.float32)
+        step = self._train_step()
 
-        def step(batch_rows: np.ndarray) -> float:
-            batch = _dense(x[batch_rows])
-            return float(self.model.train_on_batch(batch, batch / batch.sum(axis=1, keepdims=True)))
+        def run(batch_rows: np.ndarray) -> float:
+            b = x[batch_rows]
+            owner = np.repeat(np.arange(len(batch_rows), dtype=np.int32), np.diff(b.indptr))
+            return float(step(owner, b.indices.astype(np.int32), b.data, np.int32(len(batch_rows))))
 
-        losses = run_epochs(rows, epochs, bs, rng, step, self.config)
+        losses = run_epochs(rows, epochs, self.config.batch_size, rng, run, self.config)
         self.epochs_trained += len(losses)
         return losses
+
+    def _train_step(self):
+        """One optimiser update from a minibatch given sparsely: for each stored entry its
+        row in the batch, its item and its decayed value.
+
+        The same model and loss as a dense pass over the (batch × items) matrix, at
+        the cost of the entries instead of the matrix: the unit normalisation and the
+        input dropout only ever change stored entries (a dropped zero is still zero),
+        the first layer is a sum of the kernel rows of the items present, and the
+        multinomial log-likelihood needs the logits of those items plus each row's
+        log-sum-exp. Dropout draws come from the model's own ``denoise`` layer, so the
+        training state saved with a checkpoint still covers them. Built once per model.
+        """
+        if getattr(self, "_step", None) is not None and self._step[0] is self.model:
+            return self._step[1]
+        import tensorflow as tf
+
+        model = self.model
+        dense = [model.get_layer(f"hidden{i}") for i in range(len(self.config.hidden))]
+        dense.append(model.get_layer("user_embedding"))
+        first, rest = dense[0], dense[1:]
+        drop, out = model.get_layer("denoise"), model.get_layer("items")
+        optimizer, variables = model.optimizer, model.trainable_variables
+        spec = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32),
+                tf.TensorSpec([], tf.int32)]
+
+        @tf.function(input_signature=spec)
+        def step(owner, items, values, n_rows):
+            per_row = lambda v: tf.math.unsorted_segment_sum(v, owner, n_rows)  # noqa: E731
+            norm = tf.sqrt(tf.maximum(per_row(values * values), 1e-24))
+            inputs = values / tf.gather(norm, owner)  # UnitNormalization, on the stored entries
+            target = values / tf.gather(per_row(values), owner)  # the row as a distribution over items
+            with tf.GradientTape() as tape:
+                kept = drop(inputs, training=True)
+                h = first.activation(per_row(tf.gather(first.kernel, items) * kept[:, None]) + first.bias)
+                for layer in rest:
+                    h = layer(h)
+                logits = out(h)
+                picked = tf.gather_nd(logits, tf.stack([owner, items], axis=1))
+                loss = tf.reduce_mean(tf.reduce_logsumexp(logits, axis=1) - per_row(target * picked))
+            grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]  # dense Adam, as before
+            optimizer.apply_gradients(zip(grads, variables))
+            return loss
+
+        self._step = (model, step)
+        return step
 
     def grow(self, n_items: int) -> None:
         """Widen the item layer for newly arrived items, keeping learned weights."""
@@ -279,5 +327,3 @@ def augment_users(embeddings: np.ndarray) -> np.ndarray:
     return np.concatenate([embeddings, np.ones((len(embeddings), 1), embeddings.dtype)], axis=1)
 
 
-def _dense(x: sp.csr_matrix) -> np.ndarray:
-    return np.asarray(x.toarray(), dtype=np.float32)
