@@ -195,7 +195,7 @@ def chunked_top_k(left: np.ndarray, right_t: np.ndarray, k: int, *, bias: np.nda
     ``mask(scores, rows)`` (exclusions, in place), top-k, then ``after(scores,
     rows)`` (e.g. a reduction over the spent buffer). Chunks run on ``threads``
     threads — numpy and BLAS release the GIL — and write disjoint rows, so results
-    do not depend on the thread count. Memory: threads × chunk × n floats, and
+    do not depend on the thread count. Memory: threads × chunk × n floats.
     """
     m, n = left.shape[0], right_t.shape[1]
     out = np.empty((m, k), np.int64)
