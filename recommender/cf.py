@@ -31,7 +31,9 @@ class PureSVD:
         self.random_state = random_state
 
     def fit(self, log: Interactions, items: ItemInfo) -> "PureSVD":
-        self.log_ = log
+        self.log_ = log.clicks()
+        self.user_span_ = np.empty((0, 2), np.int64)
+        self._track_users(log)
         self.now_ = int(log.iteration.max()) + 1 if len(log) else 0
         self.n_items_ = items.n_items
         self.components_ = None
@@ -47,7 +49,9 @@ class PureSVD:
         if len(new):
             self.now_ = max(self.now_, int(new.iteration.max()) + 1)
             keep_from = self.now_ - self.preprocess.window if self.preprocess.window else -1
-            self.log_ = Interactions.concat([self.log_, new]).since(keep_from)
+            self.log_ = Interactions.concat([self.log_, new.clicks()]).since(keep_from)
+            self._track_users(new)
+            self.user_span_ = self.user_span_[self.user_span_[:, 0] >= keep_from]
         self.n_items_ = max(self.n_items_, items.n_items)
         if self.now_ - self.last_fit_ >= self.retrain_every or self.components_ is None:
             self._refit()
@@ -59,6 +63,7 @@ class PureSVD:
         """Learned state as arrays (for checkpoints; no pickle)."""
         out = {f"log.{f}": getattr(self.log_, f) for f in self.log_.__dataclass_fields__}
         out["scalars"] = np.array([self.now_, self.n_items_, self.last_fit_], np.int64)
+        out["user_span"] = self.user_span_
         out["tiebreak"] = self.tiebreak_
         if self.components_ is not None:
             out["components"] = self.components_
@@ -67,6 +72,7 @@ class PureSVD:
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         self.log_ = Interactions(*(np.array(state[f"log.{f}"]) for f in Interactions.__dataclass_fields__))
         self.now_, self.n_items_, self.last_fit_ = (int(x) for x in state["scalars"])
+        self.user_span_ = np.array(state["user_span"], np.int64).reshape(-1, 2)
         self.tiebreak_ = np.array(state["tiebreak"])
         self.components_ = np.array(state["components"]) if "components" in state else None
         self._feedback = self._build()
@@ -84,8 +90,25 @@ class PureSVD:
             self.tiebreak_ = np.concatenate([self.tiebreak_, extra])
         return self.tiebreak_[:n]
 
+    def _track_users(self, log: Interactions) -> None:
+        """Remember, per iteration, the highest user id in ``log`` (clicked or not).
+
+        Only clicks are kept (the feedback matrix is built from clicks alone, and
+        impressions are about ten times as many rows), but the matrix keeps one row
+        per user *shown* something in the window, as it did when every impression was
+        held: its shape decides the SVD's rank for small populations.
+        """
+        if not len(log):
+            return
+        first, last = int(log.iteration.min()), int(log.iteration.max())
+        if first == last:  # the usual case: one iteration's events
+            span = np.array([[first, log.user.max()]], np.int64)
+        else:
+            span = np.array([[t, log.user[log.iteration == t].max()] for t in np.unique(log.iteration)], np.int64)
+        self.user_span_ = np.concatenate([self.user_span_, span])
+
     def _build(self) -> sp.csr_matrix:
-        n_users = int(self.log_.user.max()) + 1 if len(self.log_) else 0
+        n_users = int(self.user_span_[:, 1].max()) + 1 if len(self.user_span_) else 0
         return build_feedback(self.log_, n_users, self.n_items_, self.now_, self.preprocess).positives
 
     def _refit(self) -> None:

@@ -262,3 +262,27 @@ def test_a_strong_recency_prior_ranks_what_was_clicked_lately_first():
     rec.config = replace(rec.config, recency_prior=0.0)
     plain = rec.recommend(users, 5, exclude=Exclusions(np.zeros(100, bool)))
     assert not np.array_equal(np.sort(plain, axis=1), np.sort(slates, axis=1))
+
+
+def test_cf_holds_only_clicks_but_keeps_a_row_for_every_user_shown_something_in_the_window():
+    """Impressions are ~10× the clicks, so cf keeps clicks only; its matrix still has a
+    row for the highest user shown anything in the window (the SVD's rank depends on
+    the shape), and that row leaves with the window."""
+    from recommender.cf import PureSVD
+    from sim.catalog import ItemInfo
+    from sim.log import Interactions
+    from recommender.preprocessing import PreprocessConfig
+
+    def events(t, users, clicked):
+        n = len(users)
+        return Interactions(np.full(n, t, np.int32), np.asarray(users, np.int64), np.arange(n, dtype=np.int32) % 6,
+                            np.zeros(n, np.int8), np.asarray(clicked, bool), np.zeros(n, np.float32), np.zeros(n, bool))
+
+    items = ItemInfo(6, np.ones(6, bool), np.zeros(6, np.int32), np.zeros((6, 0)))
+    rec = PureSVD(dim=2, preprocess=PreprocessConfig(window=2), random_state=0).fit(Interactions.empty(), items)
+    rec.partial_fit(events(0, [0, 1, 2, 9], [1, 1, 1, 0]), items)  # user 9 only shown, never clicks
+    assert len(rec.log_) == 3 and rec._feedback.shape[0] == 10
+    rec.partial_fit(events(1, [0, 1, 2], [1, 0, 1]), items)
+    assert len(rec.log_) == 5 and rec._feedback.shape[0] == 10
+    rec.partial_fit(events(2, [0, 1, 2], [1, 1, 0]), items)  # iteration 0 has left the window
+    assert len(rec.log_) == 4 and rec._feedback.shape[0] == 3
