@@ -84,6 +84,26 @@ def test_same_seed_same_model_and_keras_file_round_trip(trained, tmp_path):
     assert dae.item_embeddings().shape == (30, SMALL_ENCODER.dim + 1)
 
 
+@pytest.mark.parametrize("hidden", [(16,), (16, 12), ()])
+def test_sparse_training_step_is_the_dense_models_step(hidden):
+    """Without dropout, one update from a minibatch's stored entries gives the loss the
+    compiled Keras model computes on the dense (batch × items) rows, and the same
+    weights after Adam as ``train_on_batch`` on them."""
+    cfg = EncoderConfig(dim=8, hidden=hidden, dropout=0.0, batch_size=16)
+    x = sp.random(16, 30, density=0.2, random_state=5, format="csr", dtype=np.float32) * 3
+    x = x[np.flatnonzero(np.diff(x.indptr))]  # rows with data, as train() selects
+    dense = x.toarray()
+    target = dense / dense.sum(axis=1, keepdims=True)
+    a, b = DenoisingAutoencoder(cfg, 30, seed=4), DenoisingAutoencoder(cfg, 30, seed=4)
+    expected_loss = float(a.model.test_on_batch(dense, target))
+    a.model.train_on_batch(dense, target)
+    owner = np.repeat(np.arange(x.shape[0], dtype=np.int32), np.diff(x.indptr))
+    loss = float(b._train_step()(owner, x.indices.astype(np.int32), x.data, np.int32(x.shape[0])))
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+        np.testing.assert_allclose(wb, wa, rtol=1e-4, atol=1e-6)
+
+
 def test_growing_the_item_layer_keeps_learned_weights(trained):
     dae, x = trained
     before = dae.item_embeddings()
