@@ -100,11 +100,8 @@ class PureSVD:
         """
         if not len(log):
             return
-        first, last = int(log.iteration.min()), int(log.iteration.max())
-        if first == last:  # the usual case: one iteration's events
-            span = np.array([[first, log.user.max()]], np.int64)
-        else:
-            span = np.array([[t, log.user[log.iteration == t].max()] for t in np.unique(log.iteration)], np.int64)
+        starts = np.flatnonzero(np.r_[True, log.iteration[1:] != log.iteration[:-1]])  # runs of one iteration
+        span = np.stack([log.iteration[starts], np.maximum.reduceat(log.user, starts)], axis=1).astype(np.int64)
         self.user_span_ = np.concatenate([self.user_span_, span])
 
     def _build(self) -> sp.csr_matrix:

@@ -104,6 +104,7 @@ class DenoisingAutoencoder:
     model: object = field(default=None, repr=False)
     encoder: object = field(default=None, repr=False)
     epochs_trained: int = 0
+    _step: tuple | None = field(default=None, init=False, repr=False, compare=False)  # (model, its train step)
 
     def __post_init__(self) -> None:
         if self.model is None:
@@ -167,7 +168,7 @@ class DenoisingAutoencoder:
         log-sum-exp. Dropout draws come from the model's own ``denoise`` layer, so the
         training state saved with a checkpoint still covers them. Built once per model.
         """
-        if getattr(self, "_step", None) is not None and self._step[0] is self.model:
+        if self._step is not None and self._step[0] is self.model:
             return self._step[1]
         import tensorflow as tf
 

@@ -306,3 +306,7 @@ def test_cf_holds_only_clicks_but_keeps_a_row_for_every_user_shown_something_in_
     assert len(rec.log_) == 5 and rec._feedback.shape[0] == 10
     rec.partial_fit(events(2, [0, 1, 2], [1, 1, 0]), items)  # iteration 0 has left the window
     assert len(rec.log_) == 4 and rec._feedback.shape[0] == 3
+    # a log of several iterations at once: one (iteration, highest user) per iteration
+    whole = Interactions.concat([events(0, [0, 1, 2, 9], [1, 1, 1, 0]), events(1, [0, 4], [1, 0]), events(2, [3], [1])])
+    again = PureSVD(dim=2, preprocess=PreprocessConfig(window=2), random_state=0).fit(whole, items)
+    assert again.user_span_.tolist() == [[0, 9], [1, 4], [2, 3]] and len(again.log_) == 5
